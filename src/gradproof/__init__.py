@@ -1,0 +1,12 @@
+"""gradproof: prove backpropagation right.
+
+The checker (:func:`check_vjp`, :func:`check_grad`) compares analytic
+vector-Jacobian products with numerical ones whose error is estimated, not
+guessed. ``gradproof.nn`` is a NumPy deep-learning library whose every backward
+pass is proven by it.
+"""
+
+from .check import Report, check_grad, check_vjp  # noqa: F401
+from .errors import GradientError, InputError, InputTypeError  # noqa: F401
+
+__version__ = "0.1.0"

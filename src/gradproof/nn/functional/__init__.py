@@ -1,0 +1,18 @@
+"""Functional layers: pure functions with explicit forward and backward.
+
+Convention (CS231n): ``out, cache = layer(x, ...)`` and
+``grads = layer_backward(dout, cache)`` with one gradient per array input, in
+argument order (a single array when there is one). Losses return
+``(loss, dx)``: the scalar mean loss and its gradient with respect to ``x``.
+"""
+
+from .activations import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .dense import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .embedding import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403

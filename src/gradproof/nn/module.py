@@ -1,0 +1,129 @@
+"""Modules: objects that hold parameters and compose the functional layers.
+
+A module's ``forward(x)`` computes the output and keeps what its backward needs;
+``backward(dout)`` returns ``dx`` and *accumulates* parameter gradients into
+``param.grad`` (call :meth:`Module.zero_grad` between steps), as PyTorch does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter:
+    """A trainable array and its gradient.
+
+    ``data`` and ``grad`` have the same shape and dtype; optimizers update
+    ``data`` in place from ``grad``.
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+        self.grad = np.zeros_like(data)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class. Subclasses set parameters, buffers and child modules as attributes.
+
+    Attributes that are :class:`Parameter` are parameters, attributes that are
+    :class:`Module` (or lists/tuples of modules) are children; arrays named in
+    ``self._buffers`` are state that is saved but not trained (running means).
+    """
+
+    training: bool = True
+
+    def __init__(self) -> None:
+        self.training = True
+        self._buffers: list[str] = []
+
+    # --- computation -------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    # --- structure ---------------------------------------------------------
+    def children(self) -> Iterator[tuple[str, Module]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield f"{name}.{i}", item
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+        for name, child in self.children():
+            yield from child.named_parameters(prefix + name + ".")
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name in getattr(self, "_buffers", []):
+            yield prefix + name, getattr(self, name)
+        for name, child in self.children():
+            yield from child.named_buffers(prefix + name + ".")
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode: bool = True) -> Module:
+        self.training = mode
+        for _, child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # --- state -------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, keyed by dotted name."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update({name: np.array(b, copy=True) for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays from ``state`` into parameters and buffers (shapes must match)."""
+        own = dict(self.named_parameters())
+        targets: dict[str, np.ndarray] = {n: p.data for n, p in own.items()}
+        targets.update(dict(self.named_buffers()))
+        missing = sorted(set(targets) - set(state))
+        unexpected = sorted(set(state) - set(targets))
+        if missing or unexpected:
+            raise KeyError(
+                f"state does not match the module: missing {missing}, unexpected {unexpected}"
+            )
+        for name, target in targets.items():
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"state[{name!r}] must have shape {target.shape}, got {value.shape}"
+                )
+            target[...] = value
