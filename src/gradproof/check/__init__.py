@@ -1,13 +1,11 @@
-"""The checker (being written)."""
+"""The checker: analytic vector-Jacobian products against numerical ones.
 
+``check_vjp`` and ``check_grad`` return a :class:`Report`; see
+:mod:`gradproof.check.engine` for the method and :mod:`gradproof.check.numeric`
+for how each measurement's error is estimated.
+"""
 
-class Report:  # placeholder until the engine lands
-    pass
+from .engine import check_grad, check_vjp
+from .report import Finding, InputResult, Kink, Report
 
-
-def check_vjp(forward, backward, *inputs, **options):
-    raise NotImplementedError("the checker is being written")
-
-
-def check_grad(f, grad, x, **options):
-    raise NotImplementedError("the checker is being written")
+__all__ = ["check_vjp", "check_grad", "Report", "InputResult", "Kink", "Finding"]

@@ -1,0 +1,188 @@
+"""Calling the user's forward and backward: conventions, counting, parallel evaluation.
+
+The checker reduces every question to the scalar ``phi(x) = <dout, f(x)>``
+(summed over outputs, in float64). :class:`Call` knows the calling
+conventions (cache or closure, one output or a tuple), counts calls, and
+evaluates ``phi`` at many perturbed points, in parallel when given an executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from ..errors import describe
+from .arrays import deepcopy_inputs, is_float_array
+
+__all__ = ["Call", "CallError", "phi_of"]
+
+
+class CallError(Exception):
+    """The user's function broke the calling contract; ``kind`` names how."""
+
+    def __init__(self, message: str, kind: str = "structure"):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _as_outputs(out: Any) -> tuple[tuple[np.ndarray, ...], str]:
+    """Normalise a forward's ``out`` to a tuple of arrays and remember its kind."""
+    if isinstance(out, (tuple, list)):
+        return tuple(np.asarray(o) for o in out), "tuple"
+    if isinstance(out, np.ndarray):
+        return (out,), "array"
+    if isinstance(out, (float, int, np.floating, np.integer)) and not isinstance(out, bool):
+        return (np.asarray(out),), "scalar"
+    raise CallError(
+        f"forward must return (out, cache) with out an array, a scalar or a tuple of arrays; "
+        f"out is {describe(out)}"
+    )
+
+
+def phi_of(outs: Sequence[np.ndarray], douts: Sequence[Any]) -> float:
+    """``sum_j <dout_j, out_j>`` in float64 (non-float outputs are ignored)."""
+    total = 0.0
+    for o, d in zip(outs, douts):
+        if d is None:
+            continue
+        total += float(np.vdot(np.asarray(d, dtype=np.float64),
+                               np.asarray(o, dtype=np.float64)))
+    return total
+
+
+def _phi_task(forward: Callable, args: tuple, douts: Sequence[Any]) -> float:
+    """One evaluation of phi; a module-level function so process pools can pickle it."""
+    result = forward(*args)
+    out = result[0] if isinstance(result, tuple) and len(result) == 2 else result
+    outs, _ = _as_outputs(out)
+    return phi_of(outs, douts)
+
+
+class Call:
+    """The function under test, with its calling conventions and call counters."""
+
+    def __init__(
+        self,
+        forward: Callable,
+        backward: Callable | None,
+        inputs: tuple,
+        executor: Executor | None = None,
+    ):
+        self.forward_fn = forward
+        self.backward_fn = backward
+        self.inputs = inputs
+        self.executor = executor
+        self.n_forward = 0
+        self.n_backward = 0
+        self.out_kind = "array"
+        self.douts: tuple[Any, ...] = ()
+        self.copy_each = False  # set when the forward writes into its inputs
+
+    # ------------------------------------------------------------------
+    def forward(self, args: tuple) -> tuple[tuple[np.ndarray, ...], Any]:
+        self.n_forward += 1
+        try:
+            result = self.forward_fn(*args)
+        except Exception as exc:  # the user's code raised: say so, with the cause
+            raise CallError(
+                f"forward raised {type(exc).__name__}: {exc}", "raised"
+            ) from exc
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise CallError(
+                "forward must return a pair (out, cache) — or (out, backprop) in closure "
+                f"style; it returned {describe(result)}"
+            )
+        out, cache = result
+        outs, self.out_kind = _as_outputs(out)
+        if self.backward_fn is None and not callable(cache):
+            raise CallError(
+                "no backward given and the forward's second value is not callable: pass "
+                "backward(dout, cache), or return (out, backprop) from the forward"
+            )
+        return outs, cache
+
+    def make_douts(self, outs: Sequence[np.ndarray], rng: np.random.Generator) -> tuple:
+        """Random upstream gradients of the outputs' shapes, dtypes and kind."""
+        douts = []
+        for o in outs:
+            if not np.issubdtype(o.dtype, np.floating):
+                douts.append(None)
+                continue
+            d = rng.standard_normal(o.shape).astype(o.dtype)
+            if self.out_kind == "scalar":
+                # a scalar loss: a random scalar (not 1.0, so that a backward that
+                # ignores dout is caught); keep the scalar's own type
+                d = o.dtype.type(rng.uniform(0.5, 1.5) * rng.choice([-1.0, 1.0]))
+            douts.append(d)
+        return tuple(douts)
+
+    def backward(self, douts: tuple, cache: Any) -> Any:
+        self.n_backward += 1
+        try:
+            if self.backward_fn is None:
+                return cache(*douts)
+            return self.backward_fn(*douts, cache)
+        except Exception as exc:
+            raise CallError(f"backward raised {type(exc).__name__}: {exc}", "raised") from exc
+
+    def grads_per_input(self, raw: Any) -> list[Any]:
+        """One gradient (or None) per input, from what the backward returned."""
+        n = len(self.inputs)
+        floats = [i for i, x in enumerate(self.inputs) if is_float_array(x)]
+        if not isinstance(raw, (tuple, list)):
+            if n == 1:
+                return [raw]
+            if len(floats) == 1:
+                grads: list[Any] = [None] * n
+                grads[floats[0]] = raw
+                return grads
+            raise CallError(
+                f"backward returned a single {describe(raw)} but the forward has {n} inputs "
+                f"({len(floats)} float arrays): return one gradient per input, None for "
+                "inputs that are not differentiable"
+            )
+        raw = list(raw)
+        if len(raw) == n:
+            return raw
+        if len(raw) == len(floats):
+            grads = [None] * n
+            for i, g in zip(floats, raw):
+                grads[i] = g
+            return grads
+        raise CallError(
+            f"backward returned {len(raw)} gradients but the forward has {n} inputs "
+            f"({len(floats)} float arrays): return one gradient per input, in order, "
+            "None for inputs that are not differentiable"
+        )
+
+    # ------------------------------------------------------------------
+    def args_with(self, i: int, xi: np.ndarray) -> tuple:
+        base = deepcopy_inputs(self.inputs) if self.copy_each else list(self.inputs)
+        args = list(base)
+        args[i] = xi
+        return tuple(args)
+
+    def phi_batch(self, points: list[tuple[int, np.ndarray]]) -> list[float]:
+        """``phi`` at each point ``(input index, replacement array)``."""
+        self.n_forward += len(points)
+        tasks = [self.args_with(i, xi) for i, xi in points]
+        if self.executor is not None:
+            futures = [
+                self.executor.submit(_phi_task, self.forward_fn, args, self.douts)
+                for args in tasks
+            ]
+            return [_result_or_nan(f.result) for f in futures]
+        return [_result_or_nan(lambda a=args: _phi_task(self.forward_fn, a, self.douts))
+                for args in tasks]
+
+
+def _result_or_nan(get: Callable[[], float]) -> float:
+    """A forward that raises at a perturbed point left its domain there: report NaN,
+    so that the step is shrunk, as for a forward that returns NaN."""
+    try:
+        return float(get())
+    except Exception:
+        return float("nan")

@@ -1,0 +1,509 @@
+"""check_vjp: the orchestration of a gradient check.
+
+1. **Call contract.** Run the forward once on copies of the inputs and the
+   backward once with a random upstream gradient; check the structure, shape,
+   dtype and finiteness of what comes back.
+2. **Side effects** (:mod:`.sidechecks`): inputs, cache and upstream gradient
+   left untouched; forward deterministic; backward repeatable and linear in its
+   upstream gradient.
+3. **Values.** Per input, compare ``<g, u>`` with the numerical slope along
+   random directions ``u`` (:mod:`.numeric`); when a projection disagrees,
+   bisect to the wrong coordinates (:mod:`.localize`) and name the pattern
+   (:mod:`.patterns`). ``mode="full"`` measures every coordinate instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, InputTypeError, describe
+from .arrays import default_step, deepcopy_inputs, is_float_array, machine_eps
+from .calls import Call, CallError
+from .localize import localize, single_coordinates
+from .numeric import Direction, DirectionResult, Measurer
+from .patterns import describe_mismatch, factor_candidates, shared_index
+from .report import Finding, InputResult, Kink, Report
+from .sidechecks import run_side_checks
+
+__all__ = ["check_vjp", "check_grad"]
+
+MODES = ("auto", "full")
+METHODS = ("fd", "complex")
+
+
+def _resolve_wrt(wrt, forward: Callable, inputs: tuple, names: list[str | None]) -> set[int]:
+    float_idx = {i for i, x in enumerate(inputs) if is_float_array(x)}
+    if wrt is None:
+        return float_idx
+    items = [wrt] if isinstance(wrt, (int, str)) else list(wrt)
+    chosen = set()
+    for item in items:
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            if not -len(inputs) <= item < len(inputs):
+                raise InputError(
+                    f"wrt={wrt!r}: index {item} is out of range for {len(inputs)} inputs"
+                )
+            chosen.add(int(item) % len(inputs))
+        elif isinstance(item, str):
+            if item not in names:
+                raise InputError(
+                    f"wrt={wrt!r}: {item!r} is not a parameter name of the forward; "
+                    f"its inputs are named {[n for n in names if n]}"
+                )
+            chosen.add(names.index(item))
+        else:
+            raise InputTypeError(
+                f"wrt must name inputs by position (int) or parameter name (str), got {item!r}"
+            )
+    for i in chosen:
+        if not is_float_array(inputs[i]):
+            raise InputError(
+                f"wrt names input {i} ({names[i] or 'unnamed'}), which is not a float array "
+                f"({describe(inputs[i])}); only float arrays can be differentiated"
+            )
+    return chosen
+
+
+def _param_names(forward: Callable, n: int) -> list[str | None]:
+    try:
+        params = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):
+        return [None] * n
+    names: list[str | None] = []
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind == p.VAR_POSITIONAL:
+            break
+    names = names[:n]
+    return names + [None] * (n - len(names))
+
+
+def _scale(x: np.ndarray) -> np.ndarray:
+    """Per-coordinate perturbation scale: ``|x_k|``, capped by the spread of the input.
+
+    Relative steps keep small positive values (log near 0) inside their domain
+    and large values above their rounding; the cap at the input's standard
+    deviation keeps values with a large common offset (1e3 + noise) from being
+    perturbed far beyond the scale on which the function varies. Exact zeros
+    get the spread (or 1 for an all-zero input).
+    """
+    x64 = np.abs(x.astype(np.float64)).ravel()
+    if not x64.size:
+        return x64
+    spread = float(np.std(x.astype(np.float64)))
+    if not (spread > 0 and np.isfinite(spread)):
+        spread = float(np.max(x64)) if np.max(x64) > 0 else 1.0
+    return np.where(x64 > 0, np.minimum(x64, spread), spread)
+
+
+def check_vjp(
+    forward: Callable,
+    backward: Callable | None,
+    *inputs: Any,
+    wrt: int | str | Sequence[int | str] | None = None,
+    mode: str = "auto",
+    method: str = "fd",
+    seed: int | None = 0,
+    n_directions: int = 2,
+    step: float | None = None,
+    max_evals: int = 2000,
+    executor: Executor | None = None,
+    names: Sequence[str] | None = None,
+) -> Report:
+    """Check a backward pass (a vector-Jacobian product) against numerical derivatives.
+
+    Parameters
+    ----------
+    forward:
+        ``forward(*inputs) -> (out, cache)``. ``out`` is an array, a scalar or a
+        tuple of arrays. If ``cache`` is callable it is the backward (closure
+        style): ``cache(dout) -> grads``.
+    backward:
+        ``backward(dout, cache) -> grads`` (``backward(*douts, cache)`` for tuple
+        outputs): one gradient per input in order, ``None`` for inputs that are
+        not differentiable; a single array when there is one input. ``None``
+        in closure style.
+    *inputs:
+        The point at which to check. Float arrays are checked; anything else
+        (integer labels, indices, dicts of options, Python numbers) is passed
+        through untouched.
+    wrt:
+        Which inputs to check: positions or parameter names. Default: every
+        float array.
+    mode:
+        ``"auto"``: random projections, bisection to localise mismatches
+        (cheap: tens of forward calls for a correct function). ``"full"``:
+        every coordinate measured on its own (4 forward calls per element; for
+        small inputs and teaching).
+    method:
+        ``"fd"``: central differences with Richardson extrapolation.
+        ``"complex"``: complex-step derivatives where the forward accepts
+        complex inputs (no subtractive cancellation); falls back to ``"fd"``
+        with a note when it cannot be used.
+    seed:
+        Seed of the random upstream gradients and directions.
+    n_directions:
+        Random projections per input in ``"auto"`` mode.
+    step:
+        Relative step; default ``eps ** (1/3)`` of each input's dtype.
+    max_evals:
+        Budget of forward calls for localising a mismatch, per input.
+    executor:
+        A :class:`concurrent.futures.Executor` to evaluate the forward calls in
+        parallel (a process pool, a Dask client's executor).
+    names:
+        Names of the inputs for the report (default: the forward's parameter names).
+
+    Returns
+    -------
+    Report
+        ``report.ok`` is True when no evidence of a bug was found.
+    """
+    t0 = time.perf_counter()
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+    if method not in METHODS:
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    if not callable(forward):
+        raise InputTypeError(f"forward must be callable, got {describe(forward)}")
+    if backward is not None and not callable(backward):
+        # closure style with the backward argument left out: it is the first input
+        inputs = (backward, *inputs)
+        backward = None
+    if not isinstance(n_directions, int) or n_directions < 1:
+        raise InputError(f"n_directions must be a positive int, got {n_directions!r}")
+    if step is not None and not (0 < step < 1):
+        raise InputError(f"step must be a relative step in (0, 1), got {step!r}")
+    if not inputs:
+        raise InputError("check_vjp needs at least one input after forward and backward")
+
+    arg_names = list(names) if names is not None else _param_names(forward, len(inputs))
+    if len(arg_names) != len(inputs):
+        raise InputError(f"names must have one entry per input ({len(inputs)}), got {names!r}")
+    checked = _resolve_wrt(wrt, forward, inputs, arg_names)
+    if not checked:
+        raise InputError(
+            "no input to check: none of the inputs is a float array "
+            f"(got {[describe(x) for x in inputs]}); pass float64 or float32 arrays"
+        )
+    rng = np.random.default_rng(seed)
+    originals = deepcopy_inputs(inputs)
+    call = Call(forward, backward, inputs, executor=executor)
+    fname = getattr(forward, "__qualname__", getattr(forward, "__name__", ""))
+
+    results = [
+        InputResult(
+            index=i,
+            name=arg_names[i],
+            shape=tuple(np.shape(x)),
+            dtype=str(getattr(x, "dtype", type(x).__name__)),
+            checked=i in checked,
+            status="ok" if i in checked else "skipped",
+        )
+        for i, x in enumerate(inputs)
+    ]
+    report = Report(ok=True, n_evals=0, inputs=results, mode=mode, method=method, seed=seed,
+                    function=fname)
+
+    def finish() -> Report:
+        report.n_evals = call.n_forward
+        report.n_backward = call.n_backward
+        report.seconds = time.perf_counter() - t0
+        report.ok = report.ok and all(r.ok for r in results)
+        return report
+
+    # ---- 1 + 2: contract and side effects ------------------------------------
+    try:
+        side = run_side_checks(call, checked, rng, originals)
+    except CallError as exc:
+        report.ok = False
+        report.problems.append(Finding(str(exc), exc.kind))
+        return finish()
+    report.problems.extend(side.problems)
+    report.notes.extend(side.notes)
+    for i, status in side.status.items():
+        results[i].status = status
+        results[i].ok = False
+    if side.problems:
+        report.ok = False
+    if side.fatal:
+        return finish()
+
+    # ---- 3: values ----------------------------------------------------------
+    value_idx = [i for i in sorted(checked) if side.grads[i] is not None]
+    for i in value_idx:
+        results[i].analytic = side.grads[i]
+    if not value_idx:
+        return finish()
+    steps = [
+        step if step is not None else (default_step(x.dtype) if is_float_array(x) else 0.0)
+        for x in inputs
+    ]  # updated by the measurer when it adapts a step
+    grads64 = [
+        side.grads[i].astype(np.float64) if (i in value_idx) else None for i in range(len(inputs))
+    ]
+    measurer = Measurer(
+        call.phi_batch,
+        [x if is_float_array(x) else None for x in inputs],
+        grads64,
+        side.phi0,
+        side.noise,
+        side.grad_noise,
+        steps,
+    )
+    if method == "complex":
+        report.notes.append(
+            "method='complex' is used only by gradproof.nn.numeric's numerical backward; "
+            "the checker measured with central differences ('fd')"
+        )
+        report.method = "fd"
+    scales = {i: _scale(inputs[i]) for i in value_idx}
+    for i in value_idx:
+        results[i].step = steps[i]
+    shapes_for_factors = [(f"input {i}", np.shape(x)) for i, x in enumerate(inputs)]
+    shapes_for_factors += [(f"output {j}", np.shape(o)) for j, o in enumerate(side.outs)]
+    cands = factor_candidates(shapes_for_factors)
+
+    if mode == "full":
+        for i in value_idx:
+            _check_full(measurer, i, inputs[i], scales[i], results[i], report, cands)
+    else:
+        dirs = []
+        for i in value_idx:
+            for _ in range(n_directions):
+                u = rng.standard_normal(inputs[i].size) * scales[i]
+                dirs.append(Direction(i, u.reshape(inputs[i].shape)))
+        top = measurer.measure(dirs, adapt=True)
+        for i in value_idx:
+            mine = [r for r in top if r.direction.input == i]
+            _summarise(results[i], mine)
+            if all(r.ok and not r.kink for r in mine):
+                continue
+            loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals)
+            _conclude(measurer, i, inputs[i], scales[i], loc, mine, results[i], report, cands,
+                      rng)
+    for i in value_idx:
+        results[i].step = measurer.step[i]
+    report.notes.append(TOL_EXPLAINED)
+    return finish()
+
+
+# ------------------------------------------------------------------------------
+def _summarise(res: InputResult, rs: Sequence[DirectionResult]) -> None:
+    res.n_directions += len(rs)
+    smooth = [r for r in rs if r.finite and not r.kink]
+    if smooth:
+        worst = max(smooth, key=lambda r: r.rel_error / max(r.rel_tol, 1e-300))
+        if worst.rel_error / max(worst.rel_tol, 1e-300) >= res.max_rel_error / max(res.tol, 1e-300):
+            res.max_rel_error = worst.rel_error
+            res.tol = worst.rel_tol
+            d = worst._denom()
+            res.tol_reason = (
+                f"step {worst.step:.2g}: truncation {worst.truncation / d:.1e} (measured) + "
+                f"rounding {worst.rounding / d:.1e} (forward) + {worst.analytic_rounding / d:.1e}"
+                " (backward), with safety factors"
+            )
+    if not any(r.finite for r in rs):
+        res.diagnosis.append("no finite measurement: every step left the function's domain")
+
+
+TOL_EXPLAINED = (
+    "tol = estimated error of the numerical derivative, relative: truncation measured by "
+    "comparing steps h and h/2 (Richardson), rounding modelled from eps and the magnitudes "
+    "of out, x and g, each with a safety factor"
+)
+
+
+def _coord(shape, k: int) -> tuple[int, ...]:
+    return tuple(int(c) for c in np.unravel_index(int(k), shape))
+
+
+def _per_coordinate(shape, scale: np.ndarray, items) -> list[tuple[tuple[int, ...], float, float]]:
+    out = []
+    for k, r in items:
+        s = scale[k]
+        out.append((_coord(shape, k), r.analytic / s, r.numeric / s))
+    return out
+
+
+def _record_kinks(report: Report, i: int, shape, scale, items) -> None:
+    for k, r in items:
+        s = scale[k]
+        lo, hi = sorted((r.left / s, r.right / s))
+        report.kinks.append(Kink(i, _coord(shape, k), lo, hi, r.analytic / s, r.ok))
+
+
+def _check_ties(measurer, i, shape, scale, kink_flat, res: InputResult, report: Report) -> None:
+    """Move every kinked coordinate together: along that direction a function whose
+    kinks are ties (max, min, max-pool) is smooth, and every valid subgradient
+    gives the same derivative there, so a mismatch is a real bug (e.g. the
+    gradient copied to every tied maximum instead of shared out)."""
+    if len(kink_flat) < 2:
+        return
+    u = np.zeros(scale.size)
+    u[kink_flat] = scale[kink_flat]
+    (r,) = measurer.measure([Direction(i, u.reshape(shape), "all kinks together")])
+    if r.kink or r.ok or not r.finite:
+        return
+    res.ok = False
+    res.status = "FAIL"
+    res.max_rel_error = max(res.max_rel_error, r.rel_error)
+    res.tol = max(res.tol, r.rel_tol)
+    report.problems.append(Finding(
+        f"input {res.label}: at its {len(kink_flat)} non-differentiable points (ties), moving "
+        f"them together is smooth, yet the analytic derivative along that direction is "
+        f"{r.analytic:.6g} and the numeric one {r.numeric:.6g}: the gradient at a tie must be "
+        "shared out (e.g. sent to one of the tied maxima), not copied to each",
+        "ties", i,
+    ))
+
+
+def _conclude(measurer, i, x, scale, loc, top, res: InputResult, report: Report, cands, rng):
+    shape = x.shape
+    _record_kinks(report, i, shape, scale, loc.kinks)
+    _check_ties(measurer, i, shape, scale, np.array([k for k, _ in loc.kinks], dtype=int),
+                res, report)
+    bad = sorted(loc.bad, key=lambda kr: -kr[1].rel_error)
+    if not bad:
+        if loc.exhausted:
+            res.status = "inconclusive"
+            report.notes.append(
+                f"input {res.label}: {loc.unresolved_kinks} blocks with non-differentiable "
+                "points could not be split to single coordinates within max_evals; no "
+                "mismatch was found elsewhere"
+            )
+        elif any(not r.ok for r in top if not r.kink) and not loc.kinks:
+            # a projection failed but no block did: too close to call
+            res.status = "inconclusive"
+            report.notes.append(
+                f"input {res.label}: one projection exceeded its tolerance but no block of "
+                "coordinates did on its own; treated as noise"
+            )
+        if loc.kinks and res.ok:
+            res.status = "ok (kinks)"
+        return
+    res.ok = False
+    res.status = "FAIL"
+    samples = _per_coordinate(shape, scale, bad)
+    res.worst = samples[:5]
+    rel = max(r.rel_error for _, r in bad)
+    if rel > res.max_rel_error:
+        res.max_rel_error = rel
+        res.tol = max(r.rel_tol for _, r in bad)
+    where = ", ".join(str(c) for c, _, _ in samples[:3])
+    more = f" (and {len(samples) - 3} more)" if len(samples) > 3 else ""
+    scope = "sampled " if loc.widespread or loc.exhausted else ""
+    report.problems.append(Finding(
+        f"input {res.label}: gradient values are wrong at {len(samples)} {scope}coordinate(s) "
+        f"{where}{more}; e.g. analytic {samples[0][1]:.6g} vs numeric {samples[0][2]:.6g}",
+        "mismatch", i,
+    ))
+    g = res.analytic.astype(np.float64) if res.analytic is not None else np.zeros(shape)
+    found = describe_mismatch(res.label, samples, g, cands, i)
+    report.problems.extend(found)
+    res.diagnosis.extend(found)
+    # errors confined to a slice?
+    coords = [c for c, _, _ in samples]
+    for axis, index in shared_index(coords, shape):
+        if loc.widespread or loc.exhausted:
+            # verify: the rest of the input, outside the slice, must be right
+            mask = np.ones(shape, dtype=bool)
+            sl = [slice(None)] * len(shape)
+            sl[axis] = index
+            mask[tuple(sl)] = False
+            u = np.where(mask.ravel(), rng.standard_normal(scale.size) * scale, 0.0)
+            (r,) = measurer.measure([Direction(i, u.reshape(shape), f"outside axis {axis}")])
+            if not r.ok:
+                continue
+        f = Finding(
+            f"input {res.label}: the errors are confined to index {index} along axis {axis} "
+            f"(a slice of shape {tuple(s for a, s in enumerate(shape) if a != axis)}); "
+            "everything outside it is right",
+            "slice", i,
+        )
+        report.problems.append(f)
+        res.diagnosis.append(f)
+        break
+
+
+def _check_full(measurer, i, x, scale, res: InputResult, report: Report, cands) -> None:
+    shape = x.shape
+    flat = np.arange(x.size)
+    rs = single_coordinates(measurer, i, shape, scale, flat)
+    numeric = np.array([r.numeric / scale[k] for k, r in zip(flat, rs)]).reshape(shape)
+    res.numeric = numeric
+    res.n_directions = len(rs)
+    items = list(zip(flat, rs))
+    kinked = [(k, r) for k, r in items if r.kink]
+    _record_kinks(report, i, shape, scale, kinked)
+    _check_ties(measurer, i, shape, scale, np.array([k for k, _ in kinked], dtype=int),
+                res, report)
+    bad = sorted([(k, r) for k, r in items if not r.ok and not r.kink],
+                 key=lambda kr: -kr[1].rel_error)
+    smooth = [r for r in rs if r.finite and not r.kink]
+    if smooth:
+        worst = max(smooth, key=lambda r: r.rel_error / max(r.rel_tol, 1e-300))
+        res.max_rel_error, res.tol = worst.rel_error, worst.rel_tol
+    if not bad:
+        if kinked and res.ok:
+            res.status = "ok (kinks)"
+        return
+    res.ok = False
+    res.status = "FAIL"
+    samples = _per_coordinate(shape, scale, bad)
+    res.worst = samples[:5]
+    res.max_rel_error = max(r.rel_error for _, r in bad)
+    res.tol = max(r.rel_tol for _, r in bad)
+    report.problems.append(Finding(
+        f"input {res.label}: gradient values are wrong at {len(bad)} of {x.size} coordinates, "
+        f"worst {samples[0][0]}: analytic {samples[0][1]:.6g} vs numeric {samples[0][2]:.6g}",
+        "mismatch", i,
+    ))
+    g = res.analytic.astype(np.float64)
+    found = describe_mismatch(res.label, samples, g, cands, i)
+    for axis, index in shared_index([c for c, _, _ in samples], shape):
+        found.append(Finding(
+            f"input {res.label}: the errors are confined to index {index} along axis {axis}",
+            "slice", i,
+        ))
+        break
+    report.problems.extend(found)
+    res.diagnosis.extend(found)
+
+
+def check_grad(
+    f: Callable[[np.ndarray], Any],
+    grad: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    **options: Any,
+) -> Report:
+    """Check the gradient of a scalar function (SciPy's ``check_grad`` shape).
+
+    ``f(x)`` returns a scalar, ``grad(x)`` an array of ``x``'s shape. All
+    options of :func:`check_vjp` apply.
+    """
+    if not callable(f) or not callable(grad):
+        raise InputTypeError("check_grad(f, grad, x): f and grad must be callable")
+    if not is_float_array(x):
+        raise InputTypeError(
+            f"x must be a float array (float32 or float64), got {describe(x)}; "
+            "convert with np.asarray(x, dtype=np.float64)"
+        )
+
+    def forward(x):
+        return f(x), x
+
+    def backward(dout, x):
+        return np.asarray(grad(x.copy())) * dout
+
+    options.setdefault("names", ["x"])
+    report = check_vjp(forward, backward, x, **options)
+    report.function = getattr(f, "__qualname__", "f")
+    return report

@@ -1,0 +1,243 @@
+"""The verdict of a gradient check: per-input results, findings, kinks, and a table."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import GradientError
+
+__all__ = ["Finding", "Kink", "InputResult", "Report"]
+
+
+class Finding(str):
+    """A plain-language finding; a ``str`` with a machine-readable ``kind``.
+
+    Kinds: ``mismatch``, ``shape``, ``dtype``, ``missing``, ``nan``,
+    ``mutated-input``, ``mutated-cache``, ``mutated-dout``, ``nonlinear``,
+    ``ignores-dout``, ``nondeterministic``, ``backward-not-repeatable``,
+    ``structure``, ``factor``, ``sign``, ``zeros``, ``slice``, ``transpose``,
+    ``inconclusive``, ``domain``.
+    """
+
+    kind: str
+    input: int | None
+
+    def __new__(cls, message: str, kind: str = "note", input: int | None = None) -> Finding:
+        obj = super().__new__(cls, message)
+        obj.kind = kind
+        obj.input = input
+        return obj
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "input": self.input, "message": str(self)}
+
+
+@dataclass
+class Kink:
+    """A non-differentiable point met along a checked direction.
+
+    ``coord`` is the coordinate when the kink was isolated to one, else
+    ``None``; ``left`` and ``right`` are the one-sided derivatives; ``analytic``
+    lies between them (up to the tolerance) for a valid subgradient.
+    """
+
+    input: int
+    coord: tuple[int, ...] | None
+    left: float
+    right: float
+    analytic: float
+    consistent: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "coord": list(self.coord) if self.coord is not None else None,
+            "left": _num(self.left),
+            "right": _num(self.right),
+            "analytic": _num(self.analytic),
+            "consistent": self.consistent,
+        }
+
+
+@dataclass
+class InputResult:
+    """What the check found for one input."""
+
+    index: int
+    name: str | None
+    shape: tuple[int, ...]
+    dtype: str
+    checked: bool = True
+    ok: bool = True
+    status: str = "ok"  # ok | FAIL | SHAPE | DTYPE | NAN | MISSING | skipped | inconclusive
+    max_rel_error: float = 0.0
+    tol: float = 0.0
+    tol_reason: str = ""
+    step: float = float("nan")
+    worst: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)
+    n_directions: int = 0
+    diagnosis: list[str] = field(default_factory=list)
+    numeric: np.ndarray | None = None  # full numerical gradient (mode="full" only)
+    analytic: np.ndarray | None = None  # the gradient the backward returned
+
+    @property
+    def label(self) -> str:
+        return f"{self.index} ({self.name})" if self.name else str(self.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "checked": self.checked,
+            "ok": self.ok,
+            "status": self.status,
+            "max_rel_error": _num(self.max_rel_error),
+            "tol": _num(self.tol),
+            "tol_reason": self.tol_reason,
+            "step": _num(self.step),
+            "worst": [
+                {"coord": list(c), "analytic": _num(a), "numeric": _num(n)}
+                for c, a, n in self.worst
+            ],
+            "n_directions": self.n_directions,
+            "diagnosis": list(self.diagnosis),
+        }
+
+
+def _num(x: float) -> float | str | None:
+    """JSON-safe float: NaN and infinities become strings."""
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+
+
+@dataclass
+class Report:
+    """The result of :func:`gradproof.check_vjp`.
+
+    ``ok`` is True when the check found no evidence of a bug. ``str(report)``
+    is a readable table; :meth:`raise_if_failed` raises
+    :class:`gradproof.GradientError` with that table.
+    """
+
+    ok: bool
+    n_evals: int
+    inputs: list[InputResult]
+    problems: list[Finding] = field(default_factory=list)
+    kinks: list[Kink] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    mode: str = "auto"
+    method: str = "fd"
+    seed: int | None = 0
+    seconds: float = 0.0
+    n_backward: int = 0
+    function: str = ""
+
+    # ------------------------------------------------------------------
+    def raise_if_failed(self) -> Report:
+        """Raise :class:`gradproof.GradientError` (an ``AssertionError``) unless ``ok``."""
+        if not self.ok:
+            raise GradientError(str(self), report=self)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dictionary of the whole report."""
+        return {
+            "ok": self.ok,
+            "function": self.function,
+            "n_evals": self.n_evals,
+            "n_backward": self.n_backward,
+            "mode": self.mode,
+            "method": self.method,
+            "seed": self.seed,
+            "seconds": self.seconds,
+            "inputs": [r.to_dict() for r in self.inputs],
+            "problems": [p.to_dict() for p in self.problems],
+            "kinks": [k.to_dict() for k in self.kinks],
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    # ------------------------------------------------------------------
+    def table_rows(self) -> list[list[str]]:
+        rows = []
+        for r in self.inputs:
+            worst = ""
+            if r.worst:
+                c, a, n = r.worst[0]
+                worst = f"{c}: {_fmt(a)} vs {_fmt(n)}"
+            rows.append(
+                [
+                    str(r.index),
+                    r.name or "",
+                    str(r.shape),
+                    r.dtype,
+                    r.status,
+                    _fmt(r.max_rel_error) if r.checked else "-",
+                    _fmt(r.tol) if r.checked else "-",
+                    worst,
+                ]
+            )
+        return rows
+
+    def __str__(self) -> str:
+        head = "gradproof: " + ("OK" if self.ok else "FAILED")
+        name = f" {self.function}" if self.function else ""
+        lines = [
+            f"{head}{name} (mode={self.mode}, method={self.method}, seed={self.seed}, "
+            f"forward calls={self.n_evals}, {self.seconds:.2f} s)"
+        ]
+        header = ["input", "name", "shape", "dtype", "status", "max rel err", "tol",
+                  "worst coordinate: analytic vs numeric"]
+        rows = [header] + self.table_rows()
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        for k, row in enumerate(rows):
+            lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            if k == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        if self.problems:
+            lines.append("problems:")
+            lines.extend(f"  - {p}" for p in self.problems)
+        if self.kinks:
+            lines.append(f"kinks ({len(self.kinks)} non-differentiable points, not errors):")
+            for k in self.kinks[:5]:
+                where = f"coordinate {k.coord}" if k.coord is not None else "along a direction"
+                lines.append(
+                    f"  - input {k.input} at {where}: one-sided derivatives "
+                    f"{_fmt(k.left)} and {_fmt(k.right)}, analytic {_fmt(k.analytic)}"
+                    + ("" if k.consistent else " (outside: not a valid subgradient)")
+                )
+            if len(self.kinks) > 5:
+                lines.append(f"  - ... and {len(self.kinks) - 5} more")
+        details = [r for r in self.inputs if r.checked and r.tol_reason]
+        if details:
+            lines.append("tolerances:")
+            lines.extend(f"  - input {r.label}: {r.tol_reason}" for r in details)
+        if self.notes:
+            lines.append("notes:")
+            lines.extend(f"  - {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        bad = [r.index for r in self.inputs if not r.ok]
+        return f"<gradproof Report ok={self.ok} inputs={len(self.inputs)} failed={bad}>"
