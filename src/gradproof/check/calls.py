@@ -54,8 +54,13 @@ def phi_of(outs: Sequence[np.ndarray], douts: Sequence[Any]) -> float:
 
 
 def _phi_task(forward: Callable, args: tuple, douts: Sequence[Any]) -> float:
-    """One evaluation of phi; a module-level function so process pools can pickle it."""
-    result = forward(*args)
+    """One evaluation of phi; a module-level function so process pools can pickle it.
+
+    Floating-point warnings are silenced: a perturbed point may leave the
+    function's domain, which the measurer sees as NaN and handles.
+    """
+    with np.errstate(all="ignore"):
+        result = forward(*args)
     out = result[0] if isinstance(result, tuple) and len(result) == 2 else result
     outs, _ = _as_outputs(out)
     return phi_of(outs, douts)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, InputTypeError, describe
-from .arrays import default_step, deepcopy_inputs, is_float_array, machine_eps
+from .arrays import deepcopy_inputs, default_step, is_float_array
 from .calls import Call, CallError
 from .localize import localize, single_coordinates
 from .numeric import Direction, DirectionResult, Measurer

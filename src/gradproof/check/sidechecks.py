@@ -26,12 +26,11 @@ from .arrays import (
     changed_arrays,
     deepcopy_inputs,
     first_difference,
-    is_float_array,
     machine_eps,
     safe_norm,
     snapshot,
 )
-from .calls import Call, CallError, phi_of
+from .calls import Call, phi_of
 from .report import Finding
 
 __all__ = ["SideResult", "run_side_checks"]

@@ -6,18 +6,30 @@ from collections.abc import Iterator
 
 from .module import Module
 
-__all__ = ["named_modules", "is_leaf"]
+__all__ = ["named_modules", "child_path", "is_leaf"]
 
 
-def named_modules(module: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
-    """``(path, module)`` for ``module`` and all its descendants, parents first.
+def named_modules(
+    module: Module, prefix: str = "", postorder: bool = False
+) -> Iterator[tuple[str, Module]]:
+    """``(path, module)`` for ``module`` and all its descendants.
 
+    Parents come before their children, or after them with ``postorder=True``
+    (layers first, in forward order, then the containers that compose them).
     The root's path is ``prefix`` (``""`` by default); children are joined with
     dots as in :meth:`Module.named_parameters` (``"0"``, ``"block.f.1"``).
     """
-    yield prefix, module
+    if not postorder:
+        yield prefix, module
     for name, child in module.children():
-        yield from named_modules(child, f"{prefix}.{name}" if prefix else name)
+        yield from named_modules(child, child_path(prefix, name), postorder)
+    if postorder:
+        yield prefix, module
+
+
+def child_path(prefix: str, name: str) -> str:
+    """The dotted path of child ``name`` of the module at ``prefix``."""
+    return f"{prefix}.{name}" if prefix else name
 
 
 def is_leaf(module: Module) -> bool:

@@ -62,7 +62,9 @@ def nonempty_time(name: str, value: np.ndarray, axis: int = 1) -> None:
             f"got shape {value.shape}"
         )
     if value.shape[0] == 0:
-        raise InputError(f"{name} must have at least one sequence (N >= 1), got shape {value.shape}")
+        raise InputError(
+            f"{name} must have at least one sequence (N >= 1), got shape {value.shape}"
+        )
 
 
 def index_array(name: str, value, upper: int, upper_name: str) -> np.ndarray:

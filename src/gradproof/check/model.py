@@ -1,0 +1,314 @@
+"""check_model: prove every layer of a ``gradproof.nn`` model, and name the wrong one.
+
+Each module of the model (layers first, in forward order, then the containers
+that compose them, then the loss) is checked on its own with
+:func:`gradproof.check_vjp`, as a function of its input and its parameters::
+
+    forward(x, *params) -> (out, backprop)      backprop(dout) -> (dx, *dparams)
+
+at the input it receives when the whole model runs on ``x``. A layer that
+fails while all of its children pass is a *culprit*; a container fails too
+when a child does, so the report separates the two. The check runs on a
+float64 copy of the model (float32 derivatives are too coarse to prove
+anything); the model itself is left untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import GradientError, InputError, InputTypeError, describe
+from ..nn.dtypes import to_dtype
+from ..nn.models import loss_function
+from ..nn.module import Module
+from ..nn.tree import child_path, named_modules
+from .report import Report
+
+__all__ = ["check_model", "LayerCheck", "ModelReport"]
+
+ROOT = "(model)"
+LOSS = "loss"
+
+
+@dataclass
+class LayerCheck:
+    """The check of one module (or of the loss): its path, what it is, and its Report."""
+
+    name: str
+    module: str
+    params: list[str]
+    report: Report | None
+    children: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.report is None or self.report.ok
+
+    def failed_inputs(self) -> list[str]:
+        if self.report is None:
+            return []
+        return [r.name or str(r.index) for r in self.report.inputs if not r.ok]
+
+
+@dataclass
+class ModelReport:
+    """What :func:`check_model` found, module by module.
+
+    ``ok`` is True when every check passed; :attr:`culprits` names the modules
+    that fail although all their children pass (where the bug is); ``str()``
+    is a summary table followed by the full report of each culprit.
+    """
+
+    checks: list[LayerCheck]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of every failing check (culprits and the containers holding them)."""
+        return [c.name for c in self.checks if not c.ok]
+
+    @property
+    def culprits(self) -> list[str]:
+        """Names of failing checks none of whose children fail."""
+        bad = set(self.failed)
+        return [c.name for c in self.checks if not c.ok and not bad.intersection(c.children)]
+
+    def __getitem__(self, name: str) -> LayerCheck:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check named {name!r}; names are {[c.name for c in self.checks]}")
+
+    def __iter__(self) -> Iterator[LayerCheck]:
+        return iter(self.checks)
+
+    def raise_if_failed(self) -> ModelReport:
+        """Raise :class:`gradproof.GradientError` (an ``AssertionError``) unless ``ok``."""
+        if not self.ok:
+            raise GradientError(str(self), report=self)
+        return self
+
+    def _status(self, c: LayerCheck, culprits: set[str]) -> str:
+        if c.report is None:
+            return "skipped"
+        if c.ok:
+            return "OK"
+        if c.name in culprits:
+            wrong = ", ".join(c.failed_inputs())
+            return f"WRONG ({wrong})" if wrong else "WRONG"
+        inner = [n for n in self.culprits if _inside(n, c.name)]
+        return "fails (through " + ", ".join(inner) + ")"
+
+    def __str__(self) -> str:
+        culprits = set(self.culprits)
+        head = "gradproof check_model: " + ("OK" if self.ok else "FAILED")
+        if culprits:
+            head += " - wrong: " + ", ".join(
+                f"{n!r} ({self[n].module})" for n in self.culprits
+            )
+        header = ["layer", "module", "params", "status", "max rel err / tol"]
+        rows = [header]
+        for c in self.checks:
+            ratio = "-"
+            if c.report is not None:
+                worst = max(
+                    (r.max_rel_error / r.tol for r in c.report.inputs if r.checked and r.tol > 0),
+                    default=0.0,
+                )
+                ratio = f"{worst:.2g}"
+            rows.append([c.name, c.module, ", ".join(c.params), self._status(c, culprits), ratio])
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = [head]
+        for k, row in enumerate(rows):
+            lines.append("  " + "  ".join(s.ljust(w) for s, w in zip(row, widths)).rstrip())
+            if k == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        for c in self.checks:
+            if c.note:
+                lines.append(f"note on {c.name!r}: {c.note}")
+        for name in self.culprits:
+            c = self[name]
+            lines.append("")
+            lines.append(f"--- {name!r} ({c.module}) ---")
+            if c.children:
+                lines.append("its children pass: the way this container combines them is wrong")
+            elif c.name != LOSS:
+                lines.append("inputs: x is the layer's input, then its parameters")
+            lines.append(str(c.report))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<gradproof ModelReport ok={self.ok} culprits={self.culprits}>"
+
+
+# ------------------------------------------------------------------------------
+def _module_vjp(module: Module) -> Callable:
+    """``forward(x, *params) -> (out, backprop)`` for ``module``, on a fresh copy per call.
+
+    A fresh copy per call makes every evaluation start from the same state
+    (dropout's random generator, batch norm's running statistics), so the
+    forward is a deterministic function of its arguments. The given parameter
+    arrays are used without copying (the deepcopy ``memo`` maps the module's
+    arrays to them); gradients start at zero.
+    """
+    params = module.parameters()
+
+    def forward(x, *values):
+        memo: dict[int, Any] = {}
+        for p, value in zip(params, values):
+            memo[id(p.data)] = value
+            memo[id(p.grad)] = np.zeros_like(value)
+        clone = copy.deepcopy(module, memo)
+        clone_params = clone.parameters()
+        out = clone.forward(x)
+
+        def backprop(dout):
+            for p in clone_params:
+                p.grad = np.zeros_like(p.data)
+            dx = clone.backward(dout)
+            return (dx, *(p.grad for p in clone_params))
+
+        return out, backprop
+
+    forward.__qualname__ = f"{type(module).__name__}.forward"
+    return forward
+
+
+def _loss_vjp(loss_fn: Callable) -> tuple[Callable, Callable]:
+    def forward(scores, y):
+        value, dscores = loss_fn(scores, y)
+        return value, dscores
+
+    def backward(dout, dscores):
+        return dout * dscores, None
+
+    forward.__qualname__ = getattr(loss_fn, "__name__", "loss")
+    return forward, backward
+
+
+def _record_inputs(model: Module, x: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Run ``model`` on ``x`` and return each module's (first) input, by path, and the output."""
+    seen: dict[str, np.ndarray] = {}
+    patched = []
+    for path, module in named_modules(model):
+        original = module.forward
+
+        def recording(inp, _path=path, _original=original):
+            seen.setdefault(_path, np.array(inp, copy=True))
+            return _original(inp)
+
+        module.forward = recording  # an instance attribute shadows the method
+        patched.append(module)
+    try:
+        out = model.forward(x)
+    finally:
+        for module in patched:
+            del module.forward
+    return seen, out
+
+
+def _as_float64(x):
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        return x.astype(np.float64)
+    return x
+
+
+def check_model(
+    model: Module,
+    x: np.ndarray,
+    y: Any = None,
+    loss: str | Callable | None = "softmax",
+    **options: Any,
+) -> ModelReport:
+    """Check the gradients of every module of ``model`` and of the loss, and name the wrong one.
+
+    Parameters
+    ----------
+    model:
+        A :class:`gradproof.nn.Module` (any tree: Sequential, Residual, MLP,
+        your own subclasses). Checked in its current mode (``train()`` or
+        ``eval()``) on a float64 copy; the model is not modified.
+    x:
+        A batch of inputs, e.g. (N, D). Keep it small (N of 2-16): each module
+        is evaluated tens of times.
+    y:
+        Targets for the loss (class labels (N,) for ``"softmax"``).
+    loss:
+        A loss name (``"softmax"``, ``"svm"``, ... : ``gradproof.nn.functional``'s
+        ``<name>_loss``), a function ``(scores, y) -> (loss, dscores)``, or None
+        to check the model alone.
+    **options:
+        Passed to every :func:`gradproof.check_vjp` call (``seed``, ``mode``,
+        ``n_directions``, ``step``, ...). ``wrt`` and ``names`` are set here.
+
+    Returns
+    -------
+    ModelReport
+        ``.ok``, ``.culprits`` (the wrong modules), ``.raise_if_failed()``,
+        ``str()`` (a table, then each culprit's full report), and
+        ``report[name].report`` for one module's :class:`gradproof.Report`.
+    """
+    from . import check_vjp  # the package's entry point (engine lands there)
+
+    if not isinstance(model, Module):
+        raise InputTypeError(f"model must be a gradproof.nn.Module, got {describe(model)}")
+    for key in ("wrt", "names"):
+        if key in options:
+            raise InputError(f"check_model sets {key!r} itself; do not pass {key}=")
+    loss_fn = loss_function(loss) if loss is not None else None
+    if loss_fn is not None and y is None:
+        raise InputError(f"y is required to check the loss {loss!r}; pass loss=None to skip it")
+
+    model64 = to_dtype(model, np.float64)
+    for _, module in named_modules(model64):
+        if hasattr(module, "input_grad"):
+            module.input_grad = True  # every module must hand back its dx to be checked
+    pristine = copy.deepcopy(model64)
+    inputs, scores = _record_inputs(model64, _as_float64(x))
+
+    checks: list[LayerCheck] = []
+    for path, module in named_modules(pristine, postorder=True):
+        param_names = [n for n, _ in module.named_parameters()]
+        children = [child_path(path, n) for n, _ in module.children()]
+        entry = LayerCheck(path or ROOT, _describe_module(module), param_names, None, children)
+        checks.append(entry)
+        if path not in inputs:
+            entry.note = "never called by the model's forward; not checked"
+            continue
+        try:
+            entry.report = check_vjp(
+                _module_vjp(module), None, inputs[path],
+                *(p.data for p in module.parameters()),
+                names=["x", *param_names], **options,
+            )
+        except InputError as exc:
+            entry.note = f"not checked: {exc}"
+
+    if loss_fn is not None:
+        fwd, bwd = _loss_vjp(loss_fn)
+        report = check_vjp(fwd, bwd, scores, y, wrt=0, names=["scores", "y"], **options)
+        checks.append(LayerCheck(LOSS, f"{fwd.__qualname__}(scores, y)", [], report))
+    return ModelReport(checks)
+
+
+def _inside(name: str, container: str) -> bool:
+    """Whether the check ``name`` is a module inside the container checked as ``container``."""
+    if name == LOSS or name == container:
+        return False
+    return container == ROOT or name.startswith(container + ".")
+
+
+def _describe_module(module: Module) -> str:
+    text = repr(module)
+    if "\n" in text or len(text) > 40 or text.startswith("<"):
+        return type(module).__name__
+    return text

@@ -1,0 +1,208 @@
+"""Sliding-window geometry and the argument checks shared by convolution and pooling.
+
+A window of ``kh x kw`` slides over the last two axes of an input of height
+``H`` and width ``W``, zero-padded by ``ph`` rows and ``pw`` columns on each
+side, in steps of ``sh`` rows and ``sw`` columns. There are::
+
+    Ho = 1 + (H + 2*ph - kh) // sh      Wo = 1 + (W + 2*pw - kw) // sw
+
+windows (CS231n's and PyTorch's formula: rows or columns left over at the
+bottom or right that do not fill a window are ignored). Window ``(i, j)`` of the
+padded input covers rows ``i*sh .. i*sh + kh - 1`` and columns
+``j*sw .. j*sw + kw - 1``.
+
+The 1-D layers (``conv1d``, ``max_pool1d``) are the 2-D ones on inputs of height
+1, so this one geometry serves both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import InputError, InputTypeError, describe
+
+__all__: list[str] = []  # helpers for conv.py and pool.py, not part of the public API
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where the ``kh x kw`` windows lie on an ``H x W`` input (see the module docstring)."""
+
+    H: int
+    W: int
+    kh: int
+    kw: int
+    sh: int = 1
+    sw: int = 1
+    ph: int = 0
+    pw: int = 0
+
+    @property
+    def Hp(self) -> int:
+        """Padded height ``H + 2*ph``."""
+        return self.H + 2 * self.ph
+
+    @property
+    def Wp(self) -> int:
+        """Padded width ``W + 2*pw``."""
+        return self.W + 2 * self.pw
+
+    @property
+    def Ho(self) -> int:
+        """Number of window rows (the output height)."""
+        return 1 + (self.Hp - self.kh) // self.sh
+
+    @property
+    def Wo(self) -> int:
+        """Number of window columns (the output width)."""
+        return 1 + (self.Wp - self.kw) // self.sw
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        """The ``(di, dj)`` positions inside a window, in row-major order."""
+        return [(di, dj) for di in range(self.kh) for dj in range(self.kw)]
+
+    @property
+    def overlapping(self) -> bool:
+        """True when neighbouring windows share elements (stride smaller than the window)."""
+        return self.sh < self.kh or self.sw < self.kw
+
+    def at_offset(self, a: np.ndarray, di: int, dj: int) -> np.ndarray:
+        """View of ``a[..., Hp, Wp]``: element ``(di, dj)`` of every window, shape (..., Ho, Wo).
+
+        A view, not a copy, so ``at_offset(dx, di, dj)[...] += g`` scatters
+        ``g`` back to the window elements and overlapping windows accumulate.
+        """
+        rows = slice(di, di + self.sh * (self.Ho - 1) + 1, self.sh)
+        cols = slice(dj, dj + self.sw * (self.Wo - 1) + 1, self.sw)
+        return a[..., rows, cols]
+
+
+# --- argument checks ---------------------------------------------------------------
+def int_option(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int if it is an int ``>= minimum``, else an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(f"{name} must be an int >= {minimum}, got {describe(value)}")
+    if value < minimum:
+        raise InputError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def float_input(name: str, value: object, ndim: int, layout: str) -> np.ndarray:
+    """Check that ``value`` is a float32/float64 array with ``ndim`` axes named by ``layout``."""
+    if not isinstance(value, np.ndarray) or value.dtype not in FLOATS:
+        raise InputTypeError(
+            f"{name} must be a NumPy array of float32 or float64 with shape {layout}, "
+            f"got {describe(value)}"
+        )
+    if value.ndim != ndim:
+        raise InputError(
+            f"{name} must have {ndim} dimensions {layout}, got shape {value.shape}"
+        )
+    return value
+
+
+def same_dtype(reference: np.ndarray, **others: np.ndarray) -> None:
+    """Raise unless every array in ``others`` has ``reference``'s dtype (names the culprit)."""
+    for name, value in others.items():
+        if value.dtype != reference.dtype:
+            raise InputTypeError(
+                f"{name} must have the dtype of x ({reference.dtype}), got {value.dtype}; "
+                f"cast it with {name}.astype(np.{reference.dtype})"
+            )
+
+
+def windows_fit(win: Windows, x_shape: tuple[int, ...], window: str, axes: str) -> Windows:
+    """Raise unless at least one window fits in the padded input; return ``win``.
+
+    ``window`` names the argument that sets the window size (``"w"``,
+    ``"pool_height"``), ``axes`` the input axes (``"(H, W)"``).
+    """
+    if win.kh > win.Hp or win.kw > win.Wp:
+        raise InputError(
+            f"the window set by {window} ({win.kh} x {win.kw}) is larger than the padded "
+            f"input {axes} = ({win.Hp}, {win.Wp}) of x with shape {tuple(x_shape)} "
+            f"(padding {win.ph}, {win.pw}); use a smaller window or more padding"
+        )
+    return win
+
+
+def dout_like(dout: object, shape: tuple[int, ...], layer: str) -> np.ndarray:
+    """Check an upstream gradient: a float array with the shape of ``layer``'s output."""
+    if not isinstance(dout, np.ndarray) or dout.dtype not in FLOATS:
+        raise InputTypeError(
+            f"dout must be a float array of shape {tuple(shape)}, got {describe(dout)}"
+        )
+    if dout.shape != tuple(shape):
+        raise InputError(
+            f"dout must have the shape of {layer}'s output {tuple(shape)}, got {dout.shape}"
+        )
+    return dout
+
+
+def cache_of(cache: object, kind: type, forward: str) -> object:
+    """Return ``cache`` if it is a ``kind``, else say which forward makes it."""
+    if not isinstance(cache, kind):
+        raise InputTypeError(
+            f"cache must be the cache returned by {forward}() (a {kind.__name__}), "
+            f"got {describe(cache)}"
+        )
+    return cache
+
+
+_CONV_LAYOUTS = {  # spatial axes -> (x layout, w layout, x's spatial axes)
+    2: ("(N, C, H, W)", "(F, C, HH, WW)", "(H, W)"),
+    1: ("(N, C, L)", "(F, C, K)", "(L,)"),
+}
+
+
+def conv_inputs(
+    x: object, w: object, b: object, stride: object, pad: object, spatial: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Windows]:
+    """Check a convolution's arguments; return ``x`` and ``w`` as 4-D arrays, ``b``, the windows.
+
+    ``spatial`` is 2 for ``conv2d`` and 1 for ``conv1d``, whose signals of length
+    ``L`` become images of height 1 (the stride and padding then act on the
+    width only).
+    """
+    x_layout, w_layout, axes = _CONV_LAYOUTS[spatial]
+    x = float_input("x", x, spatial + 2, x_layout)
+    w = float_input("w", w, spatial + 2, w_layout)
+    if not isinstance(b, np.ndarray):
+        raise InputTypeError(f"b must be a NumPy array of shape (F,), got {describe(b)}")
+    same_dtype(x, w=w, b=b)
+    if w.shape[1] != x.shape[1]:
+        raise InputError(
+            f"w must have shape {w_layout} with C == x.shape[1] == {x.shape[1]} "
+            f"(the input channels), got {w.shape}"
+        )
+    if b.shape != (w.shape[0],):
+        raise InputError(f"b must have shape (F,) = ({w.shape[0]},) with F = w.shape[0], "
+                         f"got {b.shape}")
+    s = int_option("stride", stride, 1)
+    p = int_option("pad", pad, 0)
+    if spatial == 1:
+        x, w = x[:, :, None, :], w[:, :, None, :]
+        win = Windows(1, x.shape[3], 1, w.shape[3], 1, s, 0, p)
+    else:
+        win = Windows(x.shape[2], x.shape[3], w.shape[2], w.shape[3], s, s, p, p)
+    return x, w, b, windows_fit(win, x.shape, "w", axes)
+
+
+def param_dict(name: str, params: object, defaults: dict[str, int]) -> dict[str, int]:
+    """CS231n's ``conv_param``/``pool_param``: ``defaults`` updated from ``params``.
+
+    Unknown keys are an error (a misspelt ``'padding'`` must not be ignored).
+    """
+    if not isinstance(params, dict):
+        raise InputTypeError(
+            f"{name} must be a dict with keys {sorted(defaults)}, got {describe(params)}"
+        )
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise InputError(f"{name} has unknown keys {unknown}; expected keys {sorted(defaults)}")
+    return {**defaults, **params}
