@@ -197,6 +197,8 @@ def check_vjp(
     originals = deepcopy_inputs(inputs)
     call = Call(forward, backward, inputs, executor=executor)
     fname = getattr(forward, "__qualname__", getattr(forward, "__name__", ""))
+    if "<locals>" in fname:
+        fname = getattr(forward, "__name__", fname)
 
     results = [
         InputResult(
@@ -291,7 +293,7 @@ def check_vjp(
                       rng)
     for i in value_idx:
         results[i].step = measurer.step[i]
-    report.notes.append(TOL_EXPLAINED)
+
     return finish()
 
 
@@ -312,13 +314,6 @@ def _summarise(res: InputResult, rs: Sequence[DirectionResult]) -> None:
             )
     if not any(r.finite for r in rs):
         res.diagnosis.append("no finite measurement: every step left the function's domain")
-
-
-TOL_EXPLAINED = (
-    "tol = estimated error of the numerical derivative, relative: truncation measured by "
-    "comparing steps h and h/2 (Richardson), rounding modelled from eps and the magnitudes "
-    "of out, x and g, each with a safety factor"
-)
 
 
 def _coord(shape, k: int) -> tuple[int, ...]:
