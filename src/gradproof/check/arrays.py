@@ -17,6 +17,7 @@ __all__ = [
     "is_float_array",
     "machine_eps",
     "safe_norm",
+    "inner",
     "default_step",
     "iter_arrays",
     "snapshot",
@@ -28,6 +29,16 @@ __all__ = [
 def is_float_array(value: Any) -> bool:
     """True for NumPy arrays of a real floating dtype (the inputs the checker checks)."""
     return isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
+
+
+def inner(a, b) -> float:
+    """``sum(a * b)`` over C-order elements, in float64.
+
+    Not ``np.vdot``: it flattens an F-ordered array in memory order, which
+    silently transposes it (and would hide a transposed gradient).
+    """
+    return float(np.dot(np.ravel(np.asarray(a, dtype=np.float64)),
+                        np.ravel(np.asarray(b, dtype=np.float64))))
 
 
 def safe_norm(a: np.ndarray) -> float:

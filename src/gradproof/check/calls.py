@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import describe
-from .arrays import deepcopy_inputs, is_float_array
+from .arrays import deepcopy_inputs, inner, is_float_array
 
 __all__ = ["Call", "CallError", "phi_of"]
 
@@ -48,7 +48,7 @@ def phi_of(outs: Sequence[np.ndarray], douts: Sequence[Any]) -> float:
     for o, d in zip(outs, douts):
         if d is None:
             continue
-        total += float(np.vdot(np.asarray(d, dtype=np.float64),
+        total += float(inner(np.asarray(d, dtype=np.float64),
                                np.asarray(o, dtype=np.float64)))
     return total
 

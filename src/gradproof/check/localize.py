@@ -12,7 +12,7 @@ each kink is alone. A coordinate at a kink is reported, never failed: where
 several kinked terms meet (overlapping max-pool windows) a valid subgradient
 need not lie between the one-sided derivatives of one coordinate.
 
-When most blocks of a level fail the error is widespread (a factor, a sign,
+When nearly all of 16 or more blocks of a level fail the error is widespread (a factor, a sign,
 a wrong formula); bisecting further would cost as much as a full Jacobian, so
 the search stops and measures a sample of single coordinates instead.
 """
@@ -100,7 +100,10 @@ def localize(
                 loc.bad.append((lo, r))
         failing = [(b, r) for b, r in zip(blocks, results) if not r.ok or r.kink]
         smooth_failing = [b for b, r in failing if not r.kink]
-        if len(smooth_failing) >= 8 and len(smooth_failing) >= 0.5 * max(len(blocks), 1):
+        # Widespread: (nearly) every block of a fine enough level fails. A sparse
+        # bug spread over the input (one wrong pixel per channel) fails every
+        # block of the first levels too, so the level must have many blocks.
+        if len(smooth_failing) >= 16 and len(smooth_failing) >= 0.9 * max(len(blocks), 1):
             loc.widespread = True
             loc.failing_blocks.extend(smooth_failing)
             break

@@ -66,6 +66,7 @@ class ModelReport:
     """
 
     checks: list[LayerCheck]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -125,13 +126,15 @@ class ModelReport:
                     default=0.0,
                 )
                 ratio = f"{worst:.2g}"
-            rows.append([c.name, c.module, ", ".join(c.params), self._status(c, culprits), ratio])
+            status = self._status(c, culprits)
+            rows.append([c.name, c.module, _params_cell(c.params), status, ratio])
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         lines = [head]
         for k, row in enumerate(rows):
             lines.append("  " + "  ".join(s.ljust(w) for s, w in zip(row, widths)).rstrip())
             if k == 0:
                 lines.append("  " + "  ".join("-" * w for w in widths))
+        lines.extend(f"note: {n}" for n in self.notes)
         for c in self.checks:
             if c.note:
                 lines.append(f"note on {c.name!r}: {c.note}")
@@ -297,7 +300,11 @@ def check_model(
         fwd, bwd = _loss_vjp(loss_fn)
         report = check_vjp(fwd, bwd, scores, y, wrt=0, names=["scores", "y"], **options)
         checks.append(LayerCheck(LOSS, f"{fwd.__qualname__}(scores, y)", [], report))
-    return ModelReport(checks)
+    notes = []
+    dtypes = sorted({str(p.data.dtype) for p in model.parameters()} - {"float64"})
+    if dtypes:
+        notes.append(f"the {'/'.join(dtypes)} model was checked on a float64 copy")
+    return ModelReport(checks, notes)
 
 
 def _inside(name: str, container: str) -> bool:
@@ -309,6 +316,10 @@ def _inside(name: str, container: str) -> bool:
 
 def _describe_module(module: Module) -> str:
     text = repr(module)
-    if "\n" in text or len(text) > 40 or text.startswith("<"):
+    if "\n" in text or len(text) > 40 or not text.startswith(type(module).__name__):
         return type(module).__name__
     return text
+
+
+def _params_cell(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 4 else f"{len(names)} parameters"

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arrays import safe_norm
+from .arrays import inner, safe_norm
 
 __all__ = ["Direction", "DirectionResult", "Measurer"]
 
@@ -233,9 +233,9 @@ class Measurer:
         dtype = self.inputs[d.input].dtype
         eps_in = float(np.finfo(dtype).eps)
         # analytic slopes with the steps actually taken
-        a_h = float(np.vdot(g, dl[0] - dl[1])) / (2 * h)
-        a_h2 = float(np.vdot(g, dl[2] - dl[3])) / h
-        analytic = float(np.vdot(g, d.u))
+        a_h = float(inner(g, dl[0] - dl[1])) / (2 * h)
+        a_h2 = float(inner(g, dl[2] - dl[3])) / h
+        analytic = float(inner(g, d.u))
         scale_gu = float(np.sum(np.abs(g * d.u)))
         analytic_rounding = eps_in * scale_gu
         gn = self.grad_noise[d.input]
