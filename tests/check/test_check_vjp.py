@@ -84,7 +84,8 @@ def test_bug_in_one_element_is_caught_and_localised():
 def test_bug_confined_to_one_time_step_names_the_slice():
     x = RNG.standard_normal((4, 5, 3))
     h0 = RNG.standard_normal((4, 6))
-    wx, wh, b = RNG.standard_normal((3, 6)), RNG.standard_normal((6, 6)) * 0.3, RNG.standard_normal(6)
+    wx, wh = RNG.standard_normal((3, 6)), RNG.standard_normal((6, 6)) * 0.3
+    b = RNG.standard_normal(6)
     # the first step's tanh derivative uses h_prev: dx is wrong only at t = 0
     report = check_vjp(L.rnn, lambda d, c: L.rnn_backward(d, c, bad_step=0), x, h0, wx, wh, b)
     assert not report.ok and not report.inputs[0].ok

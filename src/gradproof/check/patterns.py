@@ -92,7 +92,9 @@ def describe_mismatch(
     return found
 
 
-def shared_index(coords: Sequence[tuple[int, ...]], shape: tuple[int, ...]) -> list[tuple[int, int]]:
+def shared_index(
+    coords: Sequence[tuple[int, ...]], shape: tuple[int, ...]
+) -> list[tuple[int, int]]:
     """Axes along which every coordinate has the same index: ``[(axis, index), ...]``."""
     if len(coords) < 2 or len(shape) < 2:
         return []

@@ -78,8 +78,8 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
     if mutated_fwd:
         call.copy_each = True
         for i in mutated_fwd:
-            c, n = first_difference(args0[i], originals[i]) if args0[i].shape == originals[i].shape \
-                else ((), args0[i].size)
+            same_shape = args0[i].shape == originals[i].shape
+            c, n = first_difference(args0[i], originals[i]) if same_shape else ((), args0[i].size)
             side.problems.append(Finding(
                 f"forward modified input {i} in place ({n} element(s) changed, e.g. at {c}): "
                 "the caller's array is corrupted; compute into a new array instead "
