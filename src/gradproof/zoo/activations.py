@@ -12,7 +12,12 @@ import numpy as np
 
 from .case import add, normal
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erf_float64 = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf(x):
+    """Elementwise erf in the dtype of x."""
+    return _erf_float64(x).astype(x.dtype)
 
 
 def _away_from_zero(rng, *shape, margin=0.05):
@@ -83,12 +88,12 @@ def tanh_backward_uses_x(dout, cache):
 
 def gelu_forward(x):
     """x * Phi(x), Phi the standard normal CDF."""
-    return x * 0.5 * (1 + _erf(x / math.sqrt(2))), x
+    return x * 0.5 * (1 + _erf(x / np.sqrt(2, dtype=x.dtype))), x
 
 
 def gelu_backward(dout, x):
-    cdf = 0.5 * (1 + _erf(x / math.sqrt(2)))
-    pdf = np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + _erf(x / np.sqrt(2, dtype=x.dtype)))
+    pdf = np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi, dtype=x.dtype)
     return dout * (cdf + x * pdf)
 
 
@@ -177,6 +182,11 @@ add("correct", F, "gelu", "exact (erf) GELU", gelu_forward, gelu_backward, X45)
 add("bug", F, "gelu_tanh_derivative", "exact erf GELU differentiated with the tanh approximation",
     gelu_forward, gelu_backward_tanh_approx, X45, expect="small relative error ~1e-3",
     ref_backward=gelu_backward)
+add("bug", F, "gelu_tanh_derivative_float32",
+    "float32 erf GELU differentiated with the tanh approximation (error ~1e-3, near float32 noise)",
+    gelu_forward, gelu_backward_tanh_approx,
+    lambda rng: (_away_from_zero(rng, 8, 16).astype(np.float32),),
+    expect="small relative error ~1e-3 in float32", ref_backward=gelu_backward)
 add("correct", F, "leaky_relu", "leaky ReLU with slope 0.1", leaky_relu_forward,
     leaky_relu_backward, X45)
 add("bug", F, "leaky_relu_slope_lost", "leaky ReLU backward copied from ReLU: 0 on the negative side",
