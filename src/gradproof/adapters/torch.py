@@ -1,0 +1,347 @@
+"""Check PyTorch autograd (custom ``torch.autograd.Function``s, modules) with gradproof.
+
+The checker works on NumPy arrays, so the adapter turns a function of tensors
+into the checker's ``forward(*arrays) -> (outs, cache)`` /
+``backward(*douts, cache) -> grads`` pair:
+
+* **forward** copies each float array into a leaf tensor of the working dtype
+  and device (``requires_grad=True``), runs ``fn`` with grad enabled and returns
+  the outputs as NumPy arrays; the cache holds the leaves and the outputs, that
+  is, the autograd graph.
+* **backward** calls ``torch.autograd.grad(outs, leaves, grad_outputs=douts,
+  allow_unused=True, retain_graph=True)`` (the checker calls it more than once
+  on one cache) and converts back; an input the outputs do not depend on gets a
+  zero gradient (its true VJP), a non-float input gets ``None``.
+
+Precision
+---------
+``float64`` and ``float32`` are checked directly: the checker sees arrays of
+that dtype and models its rounding. ``bfloat16`` (and ``float16``) cannot be
+checked that way: a central difference in bfloat16 has a relative error of at
+least ``eps / step`` (``eps = 2**-7``), far too coarse to tell a bug from
+noise, and the checker's rounding model is that of the arrays it is given. So
+a low-precision check is two honest stages, both in one :class:`Report`:
+
+1. **The formula.** The inputs are rounded to bfloat16; the checker gets
+   float32 arrays holding those bfloat16-representable values and checks
+   ``fn`` evaluated in float32 (same code path of the custom Function, same
+   point).
+2. **The low-precision run.** ``fn`` is evaluated in bfloat16 at the same
+   point, forward and backward (with a bfloat16-representable upstream
+   gradient), and each output and gradient is compared with the float32 one
+   that stage 1 proved, norm-wise: ``||g_bf16 - g_f32|| <= LOW_PRECISION_SAFETY
+   * eps(dtype) * ||g_f32||``. A failure is added to ``report.problems`` and
+   makes ``report.ok`` false. This catches gross bugs that only show in the low
+   precision (a wrong dtype branch, overflow, a dropped term); it cannot see
+   errors below a few percent, which bfloat16 itself cannot resolve.
+
+torch is imported inside the functions, so ``import gradproof`` needs only NumPy.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..check import Report, check_vjp
+from ..check.report import Finding
+from ..errors import InputError, InputTypeError, describe
+
+__all__ = ["check_torch", "check_module", "LOW_PRECISION_SAFETY"]
+
+# Norm-wise relative error allowed between a bfloat16/float16 run and the
+# float32 run, in units of the low dtype's eps: a few roundings of inputs,
+# intermediates and outputs, each at most eps/2 relative, plus accumulation.
+LOW_PRECISION_SAFETY = 8.0
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("gradproof.adapters.torch needs PyTorch: pip install torch") from exc
+    return torch
+
+
+def _is_low_precision(dtype) -> bool:
+    torch = _torch()
+    return dtype in (torch.bfloat16, torch.float16)
+
+
+def _as_numpy_input(x: Any, dtype, index: int) -> Any:
+    """A float tensor/array becomes a NumPy array of the checker's dtype; others pass."""
+    torch = _torch()
+    if isinstance(x, torch.Tensor):
+        if not x.is_floating_point():
+            return x.detach().cpu().numpy()
+        t = x.detach().to("cpu")
+    elif isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+        t = torch.from_numpy(np.ascontiguousarray(x))
+    elif isinstance(x, np.ndarray) or not isinstance(x, (list, tuple)):
+        return x
+    else:
+        raise InputTypeError(
+            f"input {index} must be a tensor, an array or a non-array option, "
+            f"got {describe(x)}; convert lists with torch.tensor(...)"
+        )
+    # Low precision: round to the working dtype, hand the checker float32 (exact).
+    np_dtype = np.float32 if _is_low_precision(dtype) else None
+    t = t.to(dtype)
+    if np_dtype is not None:
+        t = t.to(torch.float32)
+    return t.numpy().copy()
+
+
+def _default_dtype(inputs: Sequence[Any]):
+    torch = _torch()
+    for x in inputs:
+        if isinstance(x, torch.Tensor) and x.is_floating_point():
+            return x.dtype
+        if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+            return torch.from_numpy(np.zeros(0, dtype=x.dtype)).dtype
+    return torch.float64
+
+
+def _make_pair(fn: Callable, dtype, device) -> tuple[Callable, Callable]:
+    """The checker's (forward, backward) for ``fn`` evaluated in ``dtype`` on ``device``."""
+    torch = _torch()
+
+    def forward(*arrays):
+        leaves, args = [], []
+        for a in arrays:
+            if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating):
+                t = torch.from_numpy(a.copy()).to(device=device, dtype=dtype).requires_grad_()
+                leaves.append(t)
+                args.append(t)
+            elif isinstance(a, np.ndarray):
+                leaves.append(None)
+                args.append(torch.from_numpy(a.copy()).to(device))
+            else:
+                leaves.append(None)
+                args.append(a)
+        with torch.enable_grad():
+            result = fn(*args)
+        outs = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        np_outs = tuple(_to_numpy(o, arrays) for o in outs)
+        cache = (leaves, outs, tuple(a.dtype if isinstance(a, np.ndarray) else None
+                                     for a in arrays))
+        return (np_outs if isinstance(result, (tuple, list)) else np_outs[0]), cache
+
+    def backward(*args):
+        *douts, (leaves, outs, in_dtypes) = args
+        pairs = [(o, d) for o, d in zip(outs, douts)
+                 if d is not None and isinstance(o, torch.Tensor) and o.requires_grad]
+        wanted = [t for t in leaves if t is not None]
+        grads: list = []
+        if pairs and wanted:
+            grads = list(torch.autograd.grad(
+                [o for o, _ in pairs], wanted,
+                grad_outputs=[torch.from_numpy(np.array(d)).to(device=device, dtype=o.dtype)
+                              for o, d in pairs],
+                allow_unused=True, retain_graph=True))
+        result, it = [], iter(grads)
+        for t, in_dtype in zip(leaves, in_dtypes):
+            if t is None:
+                result.append(None)
+                continue
+            g = next(it, None)
+            g = torch.zeros_like(t) if g is None else g
+            result.append(g.detach().to("cpu", torch.float64).numpy().astype(in_dtype))
+        return result[0] if len(result) == 1 else tuple(result)
+
+    return forward, backward
+
+
+def _to_numpy(out, arrays) -> Any:
+    """An output tensor as NumPy, float outputs in the float dtype the checker handed in."""
+    torch = _torch()
+    if not isinstance(out, torch.Tensor):
+        return out
+    if not out.is_floating_point():
+        return out.detach().cpu().numpy()
+    dtypes = [a.dtype for a in arrays
+              if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)]
+    np_dtype = dtypes[0] if dtypes else np.float64
+    return out.detach().to("cpu", torch.float64).numpy().astype(np_dtype)
+
+
+def _fn_label(fn: Callable) -> str:
+    """``Swish.apply`` for a custom Function (whose ``apply`` says ``Function.apply``)."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type) and getattr(fn, "__name__", "") == "apply":
+        return f"{owner.__qualname__}.apply"
+    return getattr(fn, "__qualname__", type(fn).__name__)
+
+
+def _fn_names(fn: Callable, n: int) -> list[str] | None:
+    target = getattr(fn, "__self__", None) if getattr(fn, "__name__", "") == "apply" else None
+    target = getattr(target, "forward", None) or fn
+    try:
+        params = [p.name for p in inspect.signature(target).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return None
+    if target is not fn and params and params[0] == "ctx":
+        params = params[1:]
+    return params[:n] if len(params) >= n else None
+
+
+def check_torch(
+    fn: Callable,
+    *inputs: Any,
+    wrt: int | str | Sequence[int | str] | None = None,
+    dtype=None,
+    device=None,
+    **options: Any,
+) -> Report:
+    """Check the autograd gradients of ``fn(*tensors)`` with :func:`gradproof.check_vjp`.
+
+    Parameters
+    ----------
+    fn:
+        A function of tensors returning a tensor or a tuple of tensors, e.g. a
+        custom ``torch.autograd.Function``'s ``.apply``.
+    *inputs:
+        Tensors or NumPy arrays of any shape; float ones are checked, integer
+        ones (labels, indices) and non-array options are passed through.
+    wrt:
+        Which inputs to check (positions or names), as in ``check_vjp``.
+    dtype:
+        Working dtype: ``torch.float64``, ``torch.float32``, ``torch.bfloat16``
+        or ``torch.float16`` (default: the first float input's dtype). Low
+        precisions are checked in two stages; see the module docstring.
+    device:
+        ``"cpu"`` (default), ``"cuda"``, ... where ``fn`` runs.
+    **options:
+        Passed to :func:`gradproof.check_vjp` (``seed``, ``mode``, ``step``,
+        ``n_directions``, ``names``, ...). ``executor`` needs a picklable
+        forward and is not supported here.
+
+    Returns
+    -------
+    Report
+        Gradients are compared for every checked input, in the input's shape.
+    """
+    torch = _torch()
+    if not callable(fn):
+        raise InputTypeError(f"fn must be callable, got {describe(fn)}")
+    if dtype is None:
+        dtype = _default_dtype(inputs)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InputError(f"dtype must be a floating torch dtype, got {dtype!r}")
+    if dtype.is_complex:  # pragma: no cover - is_floating_point excludes it
+        raise InputError(f"dtype must be real, got {dtype!r}")
+    device = torch.device(device if device is not None else "cpu")
+    if "executor" in options:
+        raise InputError("executor is not supported by check_torch: the forward is a closure")
+    arrays = tuple(_as_numpy_input(x, dtype, i) for i, x in enumerate(inputs))
+    if "names" not in options:
+        names = _fn_names(fn, len(arrays))
+        if names is not None:
+            options["names"] = names
+    low = _is_low_precision(dtype)
+    forward, backward = _make_pair(fn, torch.float32 if low else dtype, device)
+    report = check_vjp(forward, backward, *arrays, wrt=wrt, **options)
+    report.function = _fn_label(fn)
+    if low:
+        _check_low_precision(report, fn, arrays, dtype, device, options.get("seed", 0))
+    return report
+
+
+def _check_low_precision(report: Report, fn: Callable, arrays: tuple, dtype, device,
+                         seed: int | None) -> None:
+    """Stage 2 of a low-precision check: the run in ``dtype`` against the float32 run."""
+    torch = _torch()
+    eps = float(torch.finfo(dtype).eps)
+    tol = LOW_PRECISION_SAFETY * eps
+    ref_fwd, ref_bwd = _make_pair(fn, torch.float32, device)
+    low_fwd, low_bwd = _make_pair(fn, dtype, device)
+    ref_out, ref_cache = ref_fwd(*arrays)
+    low_out, low_cache = low_fwd(*arrays)
+    ref_outs = ref_out if isinstance(ref_out, tuple) else (ref_out,)
+    low_outs = low_out if isinstance(low_out, tuple) else (low_out,)
+    rng = np.random.default_rng(seed)
+    douts = tuple(
+        torch.from_numpy(rng.standard_normal(np.shape(o))).to(dtype).to(torch.float32).numpy()
+        if isinstance(o, np.ndarray) and np.issubdtype(o.dtype, np.floating) else None
+        for o in ref_outs)
+    ref_g = ref_bwd(*douts, ref_cache)
+    low_g = low_bwd(*douts, low_cache)
+    if len(arrays) == 1:
+        ref_g, low_g = (ref_g,), (low_g,)
+    checked = {r.index for r in report.inputs if r.checked}
+    pairs = [(f"output {k}", None, r, lo) for k, (r, lo) in enumerate(zip(ref_outs, low_outs))]
+    pairs += [(f"gradient of input {i}", i, r, lo) for i, (r, lo) in enumerate(zip(ref_g, low_g))
+              if i in checked and r is not None]
+    worst = 0.0
+    for what, index, ref, got in pairs:
+        if ref is None or not np.issubdtype(np.asarray(ref).dtype, np.floating):
+            continue
+        ref64, got64 = np.asarray(ref, np.float64), np.asarray(got, np.float64)
+        scale = float(np.linalg.norm(ref64))
+        err = float(np.linalg.norm(got64 - ref64)) / max(scale, np.finfo(np.float32).tiny)
+        if not np.isfinite(err) and scale == 0.0 and not np.any(got64):
+            err = 0.0
+        worst = max(worst, err)
+        if not err <= tol:
+            report.ok = False
+            for res in report.inputs:
+                if res.index == index:
+                    res.ok, res.status = False, "FAIL"
+                    res.diagnosis.append(f"{dtype} gradient off by {err:.3g} (norm-wise)")
+            report.problems.append(Finding(
+                f"{dtype} run: {what} differs from the float32 run by {err:.3g} (norm-wise "
+                f"relative), above {tol:.3g} = {LOW_PRECISION_SAFETY:g} * eps({dtype}); "
+                "the low-precision path computes something else (a dtype-dependent branch, "
+                "overflow, a term lost to rounding?)", kind="low_precision", input=index))
+    report.notes.append(
+        f"{dtype}: inputs rounded to {dtype}; the checker proved the float32 run at that "
+        f"point; the {dtype} run agrees with it to {worst:.3g} (tolerance {tol:.3g})")
+
+
+def check_module(module, *inputs: Any, dtype=None, device=None, **options: Any) -> Report:
+    """Check an ``nn.Module``'s gradients for its inputs AND every trainable parameter.
+
+    The parameters become extra inputs after ``inputs``, named by
+    ``named_parameters()`` (``"0.weight"``, ...), and the module is called
+    with ``torch.func.functional_call`` on a copy moved to ``dtype``/``device``,
+    so the caller's module is never changed. Buffers (running statistics) are
+    left as they are; put the module in ``eval()`` mode when they would change.
+
+    Parameters
+    ----------
+    module:
+        A ``torch.nn.Module``.
+    *inputs:
+        The module's positional inputs (tensors or arrays).
+    dtype, device, **options:
+        As in :func:`check_torch`.
+    """
+    torch = _torch()
+    if not isinstance(module, torch.nn.Module):
+        raise InputTypeError(f"module must be a torch.nn.Module, got {describe(module)}")
+    if dtype is None:
+        dtype = _default_dtype(inputs) if inputs else next(
+            (p.dtype for p in module.parameters()), torch.float64)
+    work = copy.deepcopy(module).to(device=device or "cpu",
+                                    dtype=torch.float32 if _is_low_precision(dtype) else dtype)
+    named = [(n, p) for n, p in work.named_parameters() if p.requires_grad]
+    n_in = len(inputs)
+    param_names = [n for n, _ in named]
+
+    def call(*args):
+        params = dict(zip(param_names, args[n_in:]))
+        # the working dtype of the call decides the module's dtype (stage 2 of bf16)
+        run = work.to(args[n_in].dtype) if params and args[n_in].dtype != next(
+            work.parameters()).dtype else work
+        return torch.func.functional_call(run, params, args[:n_in])
+
+    options.setdefault("names", [f"input{i}" for i in range(n_in)] + param_names)
+    report = check_torch(call, *inputs, *[p.detach() for _, p in named],
+                         dtype=dtype, device=device, **options)
+    report.function = type(module).__name__
+    return report
