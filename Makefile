@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(PY) -m gradproof demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -15,9 +15,10 @@ import ``gradproof.nn``: it tests the checker, not the library.
 
 from __future__ import annotations
 
+from ..errors import InputError
+
 # Importing a family module registers its cases.
 from . import activations, attention, awkward, contract, conv, dense, kinks, norm, recurrent  # noqa: F401
-from ..errors import InputError
 from .case import KINDS, Case, registry
 
 __all__ = ["Case", "KINDS", "cases", "FAMILIES"]

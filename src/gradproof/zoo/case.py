@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = ["Case", "KINDS", "add", "normal", "register", "registry"]
 
 KINDS = ("bug", "correct", "kink")
@@ -69,9 +71,9 @@ class Case:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"case {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+            raise InputError(f"case {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "bug" and not self.expect:
-            raise ValueError(f"bug case {self.name!r} needs an expect hint")
+            raise InputError(f"bug case {self.name!r} needs an expect hint")
 
     def inputs(self) -> tuple:
         """A fresh copy of the case's inputs (same values on every call)."""
@@ -89,7 +91,7 @@ _REGISTRY: dict[str, Case] = {}
 def register(case: Case) -> Case:
     """Add ``case`` to the zoo; names must be unique."""
     if case.name in _REGISTRY:
-        raise ValueError(f"duplicate zoo case name {case.name!r}")
+        raise InputError(f"duplicate zoo case name {case.name!r}")
     _REGISTRY[case.name] = case
     return case
 

@@ -86,7 +86,7 @@ def softmax_loss_backward_wrong_sign(dout, cache):
     return -dout * _softmax_minus_onehot(probs, y) / len(y), None  # onehot - p
 
 
-def _scores_and_labels(n, c, dtype=np.float64, scale=1.0):
+def scores_and_labels(n, c, dtype=np.float64, scale=1.0):
     def make(rng):
         return normal(rng, n, c, scale=scale, dtype=dtype), rng.integers(0, c, size=n)
     return make
@@ -191,7 +191,7 @@ def embedding_backward_fancy_add(dout, cache):
     return None, dw
 
 
-def _embedding_inputs(rng):
+def embedding_inputs(rng):
     idx = rng.integers(0, 6, size=(3, 5))
     idx[0, :2] = idx[1, 3] = 2  # make sure an index repeats
     return idx, normal(rng, 6, 4)
@@ -224,7 +224,8 @@ def _two(rng):
 F = "dense"
 A, AB = affine_forward, affine_backward
 add("correct", F, "affine", "affine layer x @ w + b", A, AB, _affine_inputs(4, 3, 5))
-add("bug", F, "affine_dw_transposed", "dw computed as dout.T @ x; the shape fits because w is square",
+add("bug", F, "affine_dw_transposed",
+    "dw computed as dout.T @ x; the shape fits because w is square",
     A, affine_backward_dw_transposed, _affine_inputs(4, 5, 5), expect="transpose (input 1)",
     ref_backward=AB)
 add("bug", F, "affine_db_keepdims", "db summed with keepdims: shape (1, M) for b (M,)",
@@ -235,26 +236,26 @@ add("bug", F, "affine_forgets_db", "backward returns (dx, dw) and forgets db",
     expect="number of gradients: 2 returned for 3 inputs", ref_backward=AB)
 
 SL, SLB = softmax_loss_forward, softmax_loss_backward
-add("correct", F, "softmax_loss", "softmax cross-entropy loss", SL, SLB, _scores_and_labels(6, 4))
+add("correct", F, "softmax_loss", "softmax cross-entropy loss", SL, SLB, scores_and_labels(6, 4))
 add("bug", F, "softmax_loss_no_mean", "loss is a mean over N but dx forgets the 1/N",
-    SL, softmax_loss_backward_no_mean, _scores_and_labels(6, 4), expect="factor N = 6",
+    SL, softmax_loss_backward_no_mean, scores_and_labels(6, 4), expect="factor N = 6",
     ref_backward=SLB)
 add("bug", F, "softmax_loss_ignores_dout", "dx is not multiplied by the upstream dout",
-    SL, softmax_loss_backward_ignores_dout, _scores_and_labels(6, 4),
+    SL, softmax_loss_backward_ignores_dout, scores_and_labels(6, 4),
     expect="scale: ignores dout", ref_backward=SLB)
 add("bug", F, "softmax_loss_wrong_sign", "dx = onehot - softmax instead of softmax - onehot",
-    SL, softmax_loss_backward_wrong_sign, _scores_and_labels(6, 4), expect="sign",
+    SL, softmax_loss_backward_wrong_sign, scores_and_labels(6, 4), expect="sign",
     ref_backward=SLB)
 add("bug", F, "softmax_loss_float32_no_mean", "float32 softmax loss whose dx forgets the 1/N",
-    SL, softmax_loss_backward_no_mean, _scores_and_labels(8, 5, dtype=np.float32),
+    SL, softmax_loss_backward_no_mean, scores_and_labels(8, 5, dtype=np.float32),
     expect="factor N = 8", ref_backward=SLB)
 
 add("correct", F, "svm_loss", "multiclass SVM hinge loss", svm_loss_forward, svm_loss_backward,
-    _scores_and_labels(6, 4))
+    scores_and_labels(6, 4))
 add("bug", F, "svm_loss_counts_correct_class",
     "the correct class's own margin (always 1) is counted in its gradient",
     svm_loss_forward_keeps_correct_margin, svm_loss_backward_counts_correct_class,
-    _scores_and_labels(6, 4), expect="wrong at the label coordinates x[i, y[i]]",
+    scores_and_labels(6, 4), expect="wrong at the label coordinates x[i, y[i]]",
     ref_forward=svm_loss_forward, ref_backward=svm_loss_backward)
 
 add("correct", F, "l2_reg", "weight decay reg * sum(w**2)", l2_forward, l2_backward,
@@ -269,13 +270,15 @@ add("bug", F, "l2_reg_no_lambda", "d/dw of reg * w**2 written as 2 * w (reg miss
 add("correct", F, "residual", "residual block x + tanh(x @ w)", residual_forward,
     residual_backward, lambda rng: (normal(rng, 4, 3), normal(rng, 3, 3)))
 add("bug", F, "residual_no_skip", "the skip connection's gradient (dout itself) is missing in dx",
-    residual_forward, residual_backward_no_skip, lambda rng: (normal(rng, 4, 3), normal(rng, 3, 3)),
-    expect="missing term in dx (input 0): analytic - numeric == -dout", ref_backward=residual_backward)
+    residual_forward, residual_backward_no_skip,
+    lambda rng: (normal(rng, 4, 3), normal(rng, 3, 3)),
+    expect="missing term in dx (input 0): analytic - numeric == -dout",
+    ref_backward=residual_backward)
 
 add("correct", F, "embedding", "embedding lookup with repeated indices (np.add.at)",
-    embedding_forward, embedding_backward, _embedding_inputs)
+    embedding_forward, embedding_backward, embedding_inputs)
 add("bug", F, "embedding_fancy_add", "dW[idx] += dout loses the repeated indices",
-    embedding_forward, embedding_backward_fancy_add, _embedding_inputs,
+    embedding_forward, embedding_backward_fancy_add, embedding_inputs,
     expect="rows of W at repeated indices (row 2)", ref_backward=embedding_backward)
 
 add("correct", F, "mul", "elementwise product x * y", mul_forward, mul_backward, _two)

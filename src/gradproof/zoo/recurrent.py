@@ -141,7 +141,9 @@ add("correct", F, "lstm_step", "one LSTM step (outputs h and c)", LSTM, lstm_ste
     lstm_inputs())
 add("bug", F, "lstm_forget_gate", "forget-gate gradient uses the new cell c instead of c_prev",
     LSTM, lstm_step_backward_forget_slip, lstm_inputs(),
-    expect="forget-gate columns 5:10 of dwx, dwh, db", ref_backward=lstm_step_backward)
+    expect="forget-gate columns 5:10 of dwx, dwh, db; dx, dh_prev through them",
+    ref_backward=lstm_step_backward)
 add("bug", F, "lstm_gate_order", "backward stacks the gates as i, f, g, o; forward uses i, f, o, g",
     LSTM, lstm_step_backward_gate_order, lstm_inputs(),
-    expect="columns 10:20 of dwx, dwh, db swapped", ref_backward=lstm_step_backward)
+    expect="columns 10:20 of dwx, dwh, db swapped; dx, dh_prev through them",
+    ref_backward=lstm_step_backward)
