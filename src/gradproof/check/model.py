@@ -154,8 +154,11 @@ class ModelReport:
 
 
 # ------------------------------------------------------------------------------
-def _module_vjp(module: Module) -> Callable:
+def _module_vjp(module: Module, extra: tuple = (), options: dict | None = None) -> Callable:
     """``forward(x, *params) -> (out, backprop)`` for ``module``, on a fresh copy per call.
+
+    ``extra`` and ``options`` are further arguments of the module's forward,
+    recorded from the model's run and passed as constants.
 
     A fresh copy per call makes every evaluation start from the same state
     (dropout's random generator, batch norm's running statistics), so the
@@ -169,15 +172,16 @@ def _module_vjp(module: Module) -> Callable:
         memo: dict[int, Any] = {}
         for p, value in zip(params, values):
             memo[id(p.data)] = value
-            memo[id(p.grad)] = np.zeros_like(value)
+            if p.grad is not None:
+                memo[id(p.grad)] = np.zeros_like(value)
         clone = copy.deepcopy(module, memo)
         clone_params = clone.parameters()
-        out = clone.forward(x)
+        out = clone.forward(x, *extra, **(options or {}))
 
-        def backprop(dout):
+        def backprop(*douts):
             for p in clone_params:
                 p.grad = np.zeros_like(p.data)
-            dx = clone.backward(dout)
+            dx = clone.backward(*douts)
             return (dx, *(p.grad for p in clone_params))
 
         return out, backprop
@@ -198,16 +202,20 @@ def _loss_vjp(loss_fn: Callable) -> tuple[Callable, Callable]:
     return forward, backward
 
 
-def _record_inputs(model: Module, x: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Run ``model`` on ``x`` and return each module's (first) input, by path, and the output."""
-    seen: dict[str, np.ndarray] = {}
+Arguments = tuple[Any, tuple, dict]  # a forward's input, further positional args, keywords
+
+
+def _record_inputs(model: Module, x: np.ndarray) -> tuple[dict[str, Arguments], Any]:
+    """Run ``model`` on ``x``; return the arguments of each module's first call, and the output."""
+    seen: dict[str, Arguments] = {}
     patched = []
     for path, module in named_modules(model):
         original = module.forward
 
-        def recording(inp, _path=path, _original=original):
-            seen.setdefault(_path, np.array(inp, copy=True))
-            return _original(inp)
+        def recording(inp, *args, _path=path, _original=original, **kwargs):
+            if _path not in seen:
+                seen[_path] = (copy.deepcopy(inp), copy.deepcopy(args), copy.deepcopy(kwargs))
+            return _original(inp, *args, **kwargs)
 
         module.forward = recording  # an instance attribute shadows the method
         patched.append(module)
@@ -287,9 +295,10 @@ def check_model(
         if path not in inputs:
             entry.note = "never called by the model's forward; not checked"
             continue
+        x_in, extra, keywords = inputs[path]
         try:
             entry.report = check_vjp(
-                _module_vjp(module), None, inputs[path],
+                _module_vjp(module, extra, keywords), None, x_in,
                 *(p.data for p in module.parameters()),
                 names=["x", *param_names], **options,
             )

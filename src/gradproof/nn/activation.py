@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, InputTypeError, describe
+from . import functional as F
 from .dtypes import check_float_input
-from .functional import activations as F
 from .module import Module
 
 __all__ = [
@@ -66,7 +66,7 @@ class Activation(Module):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_float_input(x, repr(self))
+        check_float_input(x, self)
         out, self._cache = type(self)._forward(x, **self.options)
         return out
 

@@ -20,7 +20,14 @@ from ..errors import InputError, InputTypeError, describe
 from .module import Module, Parameter
 from .tree import named_modules
 
-__all__ = ["FLOAT_DTYPES", "resolve_dtype", "as_generator", "check_float_input", "to_dtype"]
+__all__ = [
+    "FLOAT_DTYPES",
+    "resolve_dtype",
+    "positive_int",
+    "as_generator",
+    "check_float_input",
+    "to_dtype",
+]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -36,6 +43,15 @@ def resolve_dtype(dtype, name: str = "dtype") -> np.dtype:
     return resolved
 
 
+def positive_int(value, name: str) -> int:
+    """``int(value)`` if it is a positive integer, else an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(f"{name} must be a positive int, got {describe(value)}")
+    if value < 1:
+        raise InputError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def as_generator(rng, name: str = "rng") -> np.random.Generator:
     """A NumPy Generator from ``rng``: a Generator (used as is), an int seed, or None."""
     if isinstance(rng, np.random.Generator):
@@ -47,23 +63,25 @@ def as_generator(rng, name: str = "rng") -> np.random.Generator:
     )
 
 
-def check_float_input(x, owner: str, dtype: np.dtype | None = None) -> None:
+def check_float_input(x, owner: object, dtype: np.dtype | None = None) -> None:
     """Raise unless ``x`` is a float ndarray (of ``dtype`` when given).
 
-    ``owner`` names the module in the message, e.g. ``"Linear(784, 256)"``.
+    ``owner`` (the module, or a string) names the module in the message, e.g.
+    ``Linear(784, 256, dtype=float32)``; it is formatted only on error, so the
+    check costs next to nothing on the hot path.
     """
     if not isinstance(x, np.ndarray):
         raise InputTypeError(
             f"{owner}: x must be a numpy array of float32 or float64, got {describe(x)}"
         )
+    if x.dtype not in FLOAT_DTYPES:
+        raise InputTypeError(f"{owner}: x must be float32 or float64, got {x.dtype}")
     if dtype is not None and x.dtype != dtype:
         raise InputTypeError(
             f"{owner}: x must have the module's dtype {dtype}, got {x.dtype}; "
             f"cast the input with x.astype(np.{dtype}) or the model with "
             f"gradproof.nn.to_dtype(model, np.{x.dtype})"
         )
-    if x.dtype not in FLOAT_DTYPES:
-        raise InputTypeError(f"{owner}: x must be float32 or float64, got {x.dtype}")
 
 
 def to_dtype(module: Module, dtype) -> Module:
@@ -84,4 +102,3 @@ def to_dtype(module: Module, dtype) -> Module:
             if isinstance(buf, np.ndarray) and buf.dtype in FLOAT_DTYPES:
                 setattr(mod, name, buf.astype(dtype))
     return clone
-

@@ -11,20 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError
-from .dtypes import check_float_input, resolve_dtype
+from ..errors import InputError
+from .dtypes import check_float_input, positive_int, resolve_dtype
 from .init import initializer
 from .module import Module, Parameter
 
 __all__ = ["Linear"]
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputTypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise InputError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class Linear(Module):
@@ -63,8 +55,8 @@ class Linear(Module):
         input_grad: bool = True,
     ) -> None:
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
         dtype = resolve_dtype(dtype)
         make = initializer(init)
         self.weight = Parameter(make((self.in_features, self.out_features), rng, dtype))
@@ -72,6 +64,7 @@ class Linear(Module):
         self.input_grad = bool(input_grad)
         self._x2: np.ndarray | None = None
         self._x_shape: tuple[int, ...] = ()
+        self._dw: np.ndarray | None = None  # scratch for x.T @ dout, reused across steps
 
     @property
     def dtype(self) -> np.dtype:
@@ -82,7 +75,7 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x`` (..., D) -> ``out`` (..., M), in the module's dtype."""
-        check_float_input(x, repr(self), self.weight.data.dtype)
+        check_float_input(x, self, self.weight.data.dtype)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise InputError(
                 f"{self!r}: x must have shape (N, {self.in_features}) (last axis "
@@ -110,7 +103,12 @@ class Linear(Module):
                 f"{self!r}: dout must have shape {(*self._x_shape[:-1], self.out_features)}, "
                 f"got {dout.shape}"
             )
-        self.weight.grad += self._x2.T @ dout2
+        grad = self.weight.grad
+        if self._dw is None or self._dw.dtype != grad.dtype or self._dw.shape != grad.shape:
+            self._dw = np.empty_like(grad)
+        # into reused scratch: a fresh (D, M) array per step costs page faults, not just a copy
+        np.matmul(self._x2.T, dout2, out=self._dw)
+        grad += self._dw
         if self.bias is not None:
             self.bias.grad += dout2.sum(axis=0)
         if not self.input_grad:

@@ -61,7 +61,8 @@ def _rnn_backward(dh, dc, h):
 def _lstm_forward(ax, ah, prev_h, prev_c):
     a = ax + ah
     H = a.shape[1] // 4
-    i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H]), sigmoid(a[:, 2 * H : 3 * H])
+    ifo = sigmoid(a[:, : 3 * H])  # one call for the three sigmoid gates
+    i, f, o = ifo[:, :H], ifo[:, H : 2 * H], ifo[:, 2 * H :]
     g = np.tanh(a[:, 3 * H :])
     c = f * prev_c + i * g
     tanh_c = np.tanh(c)
@@ -86,8 +87,8 @@ def _lstm_backward(dh, dc_next, saved):
 # --- GRU, torch.nn.GRU's equations and gate order r, z, n ---------------------------
 def _gru_forward(ax, ah, prev_h, prev_c):
     H = ax.shape[1] // 3
-    r = sigmoid(ax[:, :H] + ah[:, :H])
-    z = sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+    rz = sigmoid(ax[:, : 2 * H] + ah[:, : 2 * H])  # one call for both sigmoid gates
+    r, z = rz[:, :H], rz[:, H:]
     hn = ah[:, 2 * H :]  # W_hn h + b_hn, gated by r
     n = np.tanh(ax[:, 2 * H :] + r * hn)
     h = n + z * (prev_h - n)  # (1 - z) * n + z * prev_h

@@ -23,7 +23,7 @@ from ``exp(-|x|)`` so they are finite and exact for |x| in the thousands; the
 slopes ``s (1 - s)`` and ``1 - tanh(x)**2`` are computed without cancellation,
 so saturated gradients (1e-300) keep full relative precision. The erf GELU
 needs the normal CDF; NumPy has no ``erf``, so :func:`normal_cdf` computes it
-(series below |z| = 2, continued fraction above), to about 1e-14.
+(series below |z| = 1.5, continued fraction above), to 1e-13 relative.
 """
 
 from __future__ import annotations
@@ -72,15 +72,27 @@ def logistic(x: np.ndarray) -> np.ndarray:
 
 
 def logistic_slope(x: np.ndarray) -> np.ndarray:
-    """``s (1 - s)`` for ``s = logistic(x)``, as ``e / (1 + e)**2``: no cancellation at large |x|."""
+    """``s (1 - s)`` for ``s = logistic(x)``, as ``e / (1 + e)**2``: exact at large |x|."""
     e = np.exp(-np.abs(x))
     return e / (1 + e) ** 2
 
 
-def _erf_series(z: np.ndarray) -> np.ndarray:
-    """erf(z) for 0 <= z <= 2 from ``2/sqrt(pi) exp(-z^2) sum 2^n z^(2n+1) / (2n+1)!!``.
+def _gauss(x: np.ndarray) -> np.ndarray:
+    """``exp(-x**2 / 2)`` with ``x**2`` split exactly (Cody's trick).
 
-    All terms are positive, so there is no cancellation; about 30 terms at z = 2.
+    ``x = r + d`` with r a multiple of 1/16, so ``r*r`` is exact and
+    ``x**2 = r*r + d*(x + r)`` loses nothing: the relative error stays near eps
+    even where x**2/2 is in the hundreds (a plain ``exp(-x*x/2)`` is off by
+    ``x**2 * eps``, 1e-13 at x = 37).
+    """
+    r = np.round(x * 16.0) / 16.0
+    return np.exp(-0.5 * r * r) * np.exp(-0.5 * (x - r) * (x + r))
+
+
+def _erf_series_sum(z: np.ndarray) -> np.ndarray:
+    """``S(z) = sum 2^n z^(2n+1) / (2n+1)!!``, so that ``erf(z) = 2/sqrt(pi) exp(-z^2) S(z)``.
+
+    All terms are positive, so there is no cancellation; about 25 terms at z = 1.5.
     """
     term = z.copy()
     total = z.copy()
@@ -90,28 +102,36 @@ def _erf_series(z: np.ndarray) -> np.ndarray:
         total += term
         if np.all(term <= 1e-17 * total):
             break
-    return (2.0 / math.sqrt(math.pi)) * np.exp(-z * z) * total
+    return total
 
 
-def _erfc_continued_fraction(z: np.ndarray, depth: int = 60) -> np.ndarray:
-    """erfc(z) for z >= 2 from ``exp(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))``.
+def _erfc_fraction(z: np.ndarray, depth: int = 100) -> np.ndarray:
+    """``t(z)`` with ``erfc(z) = exp(-z^2) / (sqrt(pi) t)``, by the continued fraction
+    ``t = z + (1/2)/(z + 1/(z + (3/2)/(z + ...)))``, evaluated from the tail.
 
-    Evaluated from the tail; 60 levels converge to rounding for z >= 2.
+    100 levels converge to rounding for z >= 1.5.
     """
     t = z.copy()
     for k in range(depth, 0, -1):
         t = z + (0.5 * k) / t
-    return np.exp(-z * z) / (math.sqrt(math.pi) * t)
+    return t
 
 
 def normal_cdf(x: np.ndarray) -> np.ndarray:
-    """Standard normal CDF ``Phi(x) = erfc(-x / sqrt(2)) / 2`` in float64, accurate in both tails."""
+    """Standard normal CDF ``Phi(x) = erfc(-x / sqrt(2)) / 2`` in float64, exact in both tails.
+
+    With ``z = |x| / sqrt(2)``: the upper tail ``P(Z > |x|) = erfc(z) / 2`` comes
+    from the series of erf below z = 1.5 and from the continued fraction of
+    erfc above, where ``1 - erf`` would cancel. Relative error below 1e-13
+    (the worst, 3e-14, just below the switch).
+    """
     x = np.asarray(x, dtype=np.float64)
     z = np.abs(x) * _SQRT_HALF
-    upper_tail = np.empty_like(z)  # P(Z > |x|) = erfc(z) / 2
-    near = z < 2.0
-    upper_tail[near] = 0.5 * (1.0 - _erf_series(z[near]))
-    upper_tail[~near] = 0.5 * _erfc_continued_fraction(z[~near])
+    gauss = _gauss(x)  # exp(-z**2)
+    upper_tail = np.empty_like(z)
+    near = z < 1.5
+    upper_tail[near] = 0.5 - gauss[near] * _erf_series_sum(z[near]) / math.sqrt(math.pi)
+    upper_tail[~near] = 0.5 * gauss[~near] / (math.sqrt(math.pi) * _erfc_fraction(z[~near]))
     return np.where(x >= 0, 1.0 - upper_tail, upper_tail)
 
 
@@ -137,7 +157,7 @@ def _gelu_slope(x: np.ndarray, out: np.ndarray, approximate: str) -> np.ndarray:
         du2 = 2 * _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x * x)
         return logistic(u2) + x * logistic_slope(u2) * du2
     x64 = x.astype(np.float64, copy=False)
-    pdf = _INV_SQRT_2PI * np.exp(-0.5 * x64 * x64)
+    pdf = _INV_SQRT_2PI * _gauss(x64)
     return (normal_cdf(x64) + x64 * pdf).astype(x.dtype, copy=False)
 
 
@@ -188,9 +208,7 @@ RULES: dict[str, ElementwiseRule] = {
     "tanh": ElementwiseRule(np.tanh, lambda x, out: _sech2(x), "1 - tanh(x)**2"),
     "softplus": ElementwiseRule(
         _softplus_value,
-        lambda x, out, beta, threshold: np.where(
-            beta * x > threshold, _one(x), logistic(beta * x)
-        ),
+        lambda x, out, beta, threshold: np.where(beta * x > threshold, _one(x), logistic(beta * x)),
         "sigmoid(beta x), or 1 where beta x > threshold",
     ),
     "silu": ElementwiseRule(
@@ -244,8 +262,9 @@ def _check_number(name: str, value: object, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(f"{name} must be a real number, got {value!r}")
     if not math.isfinite(value) or (positive and value <= 0):
-        raise InputError(f"{name} must be a {'positive' if positive else 'finite'} number, "
-                         f"got {value!r}")
+        raise InputError(
+            f"{name} must be a {'positive' if positive else 'finite'} number, got {value!r}"
+        )
     return float(value)
 
 
@@ -255,9 +274,7 @@ def relu(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
     return _forward("relu", x)
 
 
-def leaky_relu(
-    x: np.ndarray, negative_slope: float = 0.01
-) -> tuple[np.ndarray, ElementwiseCache]:
+def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, ElementwiseCache]:
     """Leaky ReLU ``x if x > 0 else negative_slope * x`` (torch's default slope 0.01).
 
     x: any shape; out: x's shape and dtype. Slope ``negative_slope`` at x == 0.

@@ -8,7 +8,8 @@ Every output pixel is one dot product between a filter and the window of the
 The backward pass reverses each of those dot products: the window gets
 ``dout[n, f, i, j] * w[f]`` added to its gradient (windows overlap, so it is
 ``+=``), ``w[f]`` gets ``dout[n, f, i, j] * window``, and ``b[f]`` the sum of
-``dout[:, f]``. Loops over images and output pixels make this slow (see
+``dout[:, f]``. The loops run over images and output pixels (all filters at
+once, to keep the benchmarks bearable); they make this slow (see
 :mod:`gradproof.nn.functional.conv` for the fast version); the results agree
 with it to rounding.
 """
@@ -59,8 +60,8 @@ def conv2d_naive(
             for j in range(win.Wo):
                 top, left = i * win.sh, j * win.sw
                 window = xpad[n, :, top : top + win.kh, left : left + win.kw]  # (C, HH, WW)
-                for f in range(F):
-                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+                # one dot product per filter: w (F, C, HH, WW) times the window, summed
+                out[n, :, i, j] = np.sum(w * window, axis=(1, 2, 3)) + b
     return out, NaiveConvCache(x.shape, xpad, w, win)
 
 
@@ -87,10 +88,9 @@ def conv2d_naive_backward(
             for j in range(win.Wo):
                 top, left = i * win.sh, j * win.sw
                 rows, cols = slice(top, top + win.kh), slice(left, left + win.kw)
-                for f in range(F):
-                    g = dout[n, f, i, j]
-                    dxpad[n, :, rows, cols] += g * w[f]  # += : windows overlap
-                    dw[f] += g * xpad[n, :, rows, cols]
+                g = dout[n, :, i, j][:, None, None, None]  # (F, 1, 1, 1): one value per filter
+                dxpad[n, :, rows, cols] += np.sum(g * w, axis=0)  # += : windows overlap
+                dw += g * xpad[n, :, rows, cols]
     db = dout.sum(axis=(0, 2, 3)).astype(w.dtype, copy=False)
     dx = dxpad[:, :, win.ph : win.ph + win.H, win.pw : win.pw + win.W]
     return dx.copy(), dw, db

@@ -53,9 +53,7 @@ def check_shape(name: str, value: np.ndarray, expected: tuple[int, ...], meaning
     ``meaning`` spells the expected shape symbolically, e.g. ``"(M,)"``.
     """
     if value.shape != tuple(expected):
-        raise InputError(
-            f"{name} must have shape {meaning} = {tuple(expected)}, got {value.shape}"
-        )
+        raise InputError(f"{name} must have shape {meaning} = {tuple(expected)}, got {value.shape}")
 
 
 def check_finite(name: str, value: np.ndarray, hint: str = "") -> None:
@@ -127,9 +125,7 @@ def affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tup
     return out, (x, w, b)
 
 
-def affine_backward(
-    dout: np.ndarray, cache: tuple
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward pass of :func:`affine`.
 
     Args:
@@ -150,8 +146,10 @@ def affine_backward(
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(x.shape[0], -1).T @ dout
     db = dout.sum(axis=0)
-    return dx.astype(x.dtype, copy=False), dw.astype(w.dtype, copy=False), db.astype(
-        b.dtype, copy=False
+    return (
+        dx.astype(x.dtype, copy=False),
+        dw.astype(w.dtype, copy=False),
+        db.astype(b.dtype, copy=False),
     )
 
 

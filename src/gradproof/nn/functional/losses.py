@@ -118,7 +118,9 @@ def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def svm_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """Multiclass hinge (SVM) loss, margin 1 (CS231n): ``mean_i sum_{j != y_i} max(0, x_ij - x_iy_i + 1)``.
+    """Multiclass hinge (SVM) loss with margin 1, as in CS231n.
+
+    ``loss = mean_i sum_{j != y_i} max(0, x_ij - x_iy_i + 1)``.
 
     Equals ``C * torch.nn.functional.multi_margin_loss(x, y)`` (torch also
     divides by the number of classes). Slope 0 at a margin of exactly 0.
@@ -156,9 +158,10 @@ def mse_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def bce_with_logits_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """Binary cross-entropy on logits, mean over all elements (torch's ``binary_cross_entropy_with_logits``).
+    """Binary cross-entropy on logits, mean over all elements.
 
-    ``loss = mean(max(x, 0) - x y + log1p(exp(-|x|)))``, exact for |x| in the thousands.
+    Like torch's ``binary_cross_entropy_with_logits``, computed as
+    ``mean(max(x, 0) - x y + log1p(exp(-|x|)))``: exact for |x| in the thousands.
 
     x: logits, any shape, float; y: targets (probabilities) in [0, 1], x's shape.
     dx: ``(sigmoid(x) - y) / x.size``, x's shape and dtype.
@@ -180,8 +183,10 @@ def huber_loss(x: np.ndarray, y: np.ndarray, delta: float = 1.0) -> tuple[float,
     ``delta (|d| - 0.5 delta)``. dx: ``clip(d, -delta, delta) / x.size``.
     x: predictions, any shape; y: targets, x's shape; delta > 0.
     """
-    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating)) or not (
-        delta > 0 and np.isfinite(delta)
+    if (
+        isinstance(delta, bool)
+        or not isinstance(delta, (int, float, np.floating))
+        or not (delta > 0 and np.isfinite(delta))
     ):
         raise InputError(f"delta must be a positive number, got {delta!r}")
     delta = float(delta)

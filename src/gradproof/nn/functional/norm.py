@@ -21,14 +21,18 @@ so there is one forward core, :func:`_normalize`, and one closed-form backward,
     dxhat = dout * gamma
     dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
 
+(for batch norm, whose gamma is constant over the normalised axes, it is
+CS231n's ``dx = gamma / (M std) * (M dout - dbeta - xhat * dgamma)``).
+
 :func:`batchnorm_backward` instead walks the computational graph node by node,
 for learning; :func:`batchnorm_backward_alt` is the closed form (faster; see
 ``benchmarks/batchnorm_backward.py``). Both give the same gradients.
 
 Batch-norm options (``bn_param``, as in CS231n): ``mode`` ('train' or 'test',
 required), ``eps`` (1e-5), ``momentum`` (0.9), ``running_mean``/``running_var``
-(created as zeros/ones of shape (C,) and *replaced* by new arrays on each
-train-mode call)::
+(shape (C,), *replaced* by new arrays on each train-mode call; when absent both
+start at zeros, as in CS231n -- torch starts ``running_var`` at ones, so pass
+``bn_param["running_var"] = np.ones(C)`` to follow torch from the first step)::
 
     running = momentum * running + (1 - momentum) * batch_statistic
 
@@ -94,11 +98,12 @@ class NormCache:
 
 # --- the shared core ------------------------------------------------------------
 def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float):
-    """``(xhat, xc, var, inv_std)`` with mean and biased var over ``axes`` (kept as size-1 dims)."""
-    xc = x - x.mean(axis=axes, keepdims=True)
+    """``(xhat, xc, mean, var, inv_std)``; mean and biased var over ``axes`` (kept, size 1)."""
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
     var = (xc * xc).mean(axis=axes, keepdims=True)
     inv_std = 1 / np.sqrt(var + eps)
-    return xc * inv_std, xc, var, inv_std
+    return xc * inv_std, xc, mean, var, inv_std
 
 
 def _normalized_grad(dxhat, xhat, inv_std, axes):
@@ -113,14 +118,23 @@ def _normalized_grad(dxhat, xhat, inv_std, axes):
 def _scale_shift(cache_fields: dict, xhat, gamma_b, beta_b, x, gamma, beta):
     out = (gamma_b * xhat + beta_b).astype(np.result_type(x, gamma, beta), copy=False)
     return out, NormCache(
-        xhat=xhat, gamma=gamma_b, param_shape=gamma.shape,
-        dtypes=(x.dtype, gamma.dtype, beta.dtype), **cache_fields,
-    )  # fmt: skip
+        xhat=xhat,
+        gamma=gamma_b,
+        param_shape=gamma.shape,
+        dtypes=(x.dtype, gamma.dtype, beta.dtype),
+        **cache_fields,
+    )
 
 
-def _param_grads(dout: np.ndarray, cache: NormCache) -> tuple[np.ndarray, np.ndarray]:
-    dgamma = (dout * cache.xhat).sum(axis=cache.param_axes).reshape(cache.param_shape)
-    dbeta = dout.sum(axis=cache.param_axes).reshape(cache.param_shape)
+def _param_sums(dout: np.ndarray, cache: NormCache) -> tuple[np.ndarray, np.ndarray]:
+    """``sum(dout * xhat)`` and ``sum(dout)`` over the parameter axes, kept as size-1 dims."""
+    axes = cache.param_axes
+    return (dout * cache.xhat).sum(axis=axes, keepdims=True), dout.sum(axis=axes, keepdims=True)
+
+
+def _param_grads(sums: tuple[np.ndarray, np.ndarray], cache: NormCache):
+    """``(dgamma, dbeta)`` from :func:`_param_sums`, in gamma's and beta's shapes and dtypes."""
+    dgamma, dbeta = (total.reshape(cache.param_shape) for total in sums)
     return dgamma.astype(cache.dtypes[1], copy=False), dbeta.astype(cache.dtypes[2], copy=False)
 
 
@@ -128,10 +142,19 @@ def _backward(dout, cache, layers: tuple[str, ...], name: str):
     """Closed-form ``(dx, dgamma, dbeta)`` for any cache whose layer is in ``layers``."""
     cache = _check_cache(cache, layers, name)
     dout = upstream(dout, cache.xhat.shape, cache.layer)
-    dxhat = (dout * cache.gamma).reshape(cache.view)
-    xhat = cache.xhat.reshape(cache.view)
-    dx = _normalized_grad(dxhat, xhat, cache.inv_std, cache.axes).reshape(cache.xhat.shape)
-    return (dx.astype(cache.dtypes[0], copy=False), *_param_grads(dout, cache))
+    sum_dout_xhat, sum_dout = sums = _param_sums(dout, cache)
+    if cache.axes is not None and cache.axes == cache.param_axes:
+        # Batch norm: statistics and parameters share their axes, so the two means of
+        # the closed form are gamma * dgamma / M and gamma * dbeta / M -- CS231n's
+        # dx = gamma / (M std) * (M dout - dbeta - xhat dgamma), two passes fewer.
+        count = cache.xhat.size // sum_dout.size
+        scale = cache.gamma * cache.inv_std / count
+        dx = scale * (count * dout - sum_dout - cache.xhat * sum_dout_xhat)
+    else:
+        dxhat = (dout * cache.gamma).reshape(cache.view)
+        xhat = cache.xhat.reshape(cache.view)
+        dx = _normalized_grad(dxhat, xhat, cache.inv_std, cache.axes).reshape(dout.shape)
+    return (dx.astype(cache.dtypes[0], copy=False), *_param_grads(sums, cache))
 
 
 def _check_cache(cache: object, layers: tuple[str, ...], name: str) -> NormCache:
@@ -165,13 +188,19 @@ def _eps(param: object, name: str) -> float:
     return _number(_options(param, name), name, "eps", 1e-5, 0.0, math.inf)
 
 
-def _running(bn_param: dict, key: str, C: int, dtype: np.dtype, fill: float) -> np.ndarray:
+def _running(bn_param: dict, key: str, C: int, dtype: np.dtype) -> np.ndarray:
+    """A running statistic of shape (C,); zeros when absent (CS231n; torch starts var at 1)."""
     value = bn_param.get(key)
     if value is None:
-        return np.full(C, fill, dtype=dtype)
+        return np.zeros(C, dtype=dtype)
     value = float_array(f"bn_param[{key!r}]", value)
     check_shape(f"bn_param[{key!r}]", value, (C,), "(C,), one per channel")
     return value
+
+
+def _moving_average(running: np.ndarray, batch: np.ndarray, momentum: float) -> np.ndarray:
+    """``momentum * running + (1 - momentum) * batch``, a new array of running's dtype."""
+    return (momentum * running + (1 - momentum) * batch).astype(running.dtype, copy=False)
 
 
 def _channel_params(x, gamma, beta, C: int, meaning: str):
@@ -192,24 +221,18 @@ def _batch_stats_forward(layer, x, gamma, beta, bn_param, axes):
     momentum = _number(param, "bn_param", "momentum", 0.9, 0.0, 1.0)
     C = x.shape[1]
     shape = (1, C) + (1,) * (x.ndim - 2)  # broadcasts a per-channel (C,) array against x
-    running_mean = _running(param, "running_mean", C, x.dtype, 0.0)
-    running_var = _running(param, "running_var", C, x.dtype, 1.0)
+    running_mean = _running(param, "running_mean", C, x.dtype)
+    running_var = _running(param, "running_var", C, x.dtype)
     if mode == "train":
-        xhat, xc, var, inv_std = _normalize(x, axes, eps)
+        xhat, xc, mean, var, inv_std = _normalize(x, axes, eps)
         count = x.size // C
         batch_var = var.reshape(C)
         if param.get("unbiased_running_var", False):
             if count < 2:
                 raise InputError("unbiased_running_var needs at least 2 values per channel")
             batch_var = batch_var * (count / (count - 1))
-        mean = (x - xc).reshape(x.shape)[(0,) * x.ndim] if False else x.mean(axis=axes)
-        param["running_mean"] = (momentum * running_mean + (1 - momentum) * mean).astype(
-            running_mean.dtype, copy=False
-        )
-        param["running_var"] = (momentum * running_var + (1 - momentum) * batch_var).astype(
-            running_var.dtype, copy=False
-        )
-        param.setdefault("mode", mode)
+        param["running_mean"] = _moving_average(running_mean, mean.reshape(C), momentum)
+        param["running_var"] = _moving_average(running_var, batch_var, momentum)
     else:
         xc = x - running_mean.reshape(shape)
         inv_std = 1 / np.sqrt(running_var.reshape(shape) + eps)
@@ -217,6 +240,194 @@ def _batch_stats_forward(layer, x, gamma, beta, bn_param, axes):
         axes, xc = None, None
         param.setdefault("running_mean", running_mean)
         param.setdefault("running_var", running_var)
-    fields = dict(layer=layer, inv_std=inv_std, axes=axes, view=x.shape, xc=xc,
-                  param_axes=(0,) + tuple(range(2, x.ndim)))  # fmt: skip
+    fields = dict(
+        layer=layer,
+        inv_std=inv_std,
+        axes=axes,
+        view=x.shape,
+        xc=xc,
+        param_axes=(0,) + tuple(range(2, x.ndim)),
+    )
     return _scale_shift(fields, xhat, gamma.reshape(shape), beta.reshape(shape), x, gamma, beta)
+
+
+def batchnorm(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, bn_param: dict
+) -> tuple[np.ndarray, NormCache]:
+    """Batch normalisation of x (N, D) over the batch, one mean/var per feature (CS231n).
+
+    Args:
+        x: shape (N, D), float.
+        gamma, beta: scale and shift, shape (D,).
+        bn_param: dict with 'mode' ('train' or 'test'), optional 'eps' (1e-5),
+            'momentum' (0.9, the weight of the old running value), 'running_mean',
+            'running_var' (shape (D,); zeros when absent, as CS231n; replaced by
+            updated arrays in 'train' mode) and 'unbiased_running_var' (False;
+            True matches torch).
+
+    Returns:
+        out: shape (N, D). cache: a :class:`NormCache`.
+    """
+    x = float_array("x", x)
+    if x.ndim != 2:
+        raise InputError(
+            f"x must have shape (N, D) (2 dimensions), got {x.shape}; "
+            "use spatial_batchnorm for (N, C, H, W)"
+        )
+    gamma, beta = _channel_params(x, gamma, beta, x.shape[1], "(D,) with D = x.shape[1]")
+    return _batch_stats_forward("batchnorm", x, gamma, beta, bn_param, (0,))
+
+
+def batchnorm_backward(dout: np.ndarray, cache: NormCache):
+    """Backward of :func:`batchnorm`, staged: walks the graph node by node (for learning).
+
+    Takes the cache of :func:`batchnorm` or :func:`spatial_batchnorm`.
+    dout: out's shape. Returns ``(dx, dgamma, dbeta)`` with the shapes and
+    dtypes of x, gamma, beta. Same values as :func:`batchnorm_backward_alt`.
+    """
+    cache = _check_cache(cache, ("batchnorm", "spatial_batchnorm"), "batchnorm_backward")
+    dout = upstream(dout, cache.xhat.shape, cache.layer)
+    dgamma, dbeta = _param_grads(_param_sums(dout, cache), cache)  # out = gamma * xhat + beta
+    dxhat = dout * cache.gamma
+    inv, xc, axes = cache.inv_std, cache.xc, cache.axes
+    if axes is None:  # 'test' mode: xhat = (x - running_mean) * inv, inv fixed
+        return (dxhat * inv).astype(cache.dtypes[0], copy=False), dgamma, dbeta
+    count = cache.xhat.size // inv.size  # M, the number of values in each mean
+    # Forward graph:  mu = mean(x);  xc = x - mu;  sq = xc**2;  var = mean(sq);
+    #                 std = sqrt(var + eps);  inv = 1 / std;  xhat = xc * inv
+    dinv = (dxhat * xc).sum(axis=axes, keepdims=True)  # xhat = xc * inv, branch inv
+    dxc = dxhat * inv  # xhat = xc * inv, branch xc
+    dstd = -dinv * inv * inv  # inv = 1 / std
+    dvar = 0.5 * dstd * inv  # std = sqrt(var + eps)
+    dsq = dvar / count  # var = mean(sq), spread evenly over the M values
+    dxc = dxc + 2 * xc * dsq  # sq = xc**2, second branch into xc
+    dmu = -dxc.sum(axis=axes, keepdims=True)  # xc = x - mu
+    dx = dxc + dmu / count  # mu = mean(x), plus the direct branch x -> xc
+    return dx.astype(cache.dtypes[0], copy=False), dgamma, dbeta
+
+
+def batchnorm_backward_alt(dout: np.ndarray, cache: NormCache):
+    """Backward of :func:`batchnorm`, closed form (fast).
+
+    ``dx = gamma / (M sqrt(var + eps)) * (M dout - dbeta - xhat * dgamma)`` with
+    M the batch size (the general closed form, where the means of ``dout * gamma``
+    and ``dout * gamma * xhat`` over the batch are ``gamma * dbeta / M`` and
+    ``gamma * dgamma / M``). Takes the cache of :func:`batchnorm` or
+    :func:`spatial_batchnorm`; returns ``(dx, dgamma, dbeta)``.
+    """
+    return _backward(dout, cache, ("batchnorm", "spatial_batchnorm"), "batchnorm_backward_alt")
+
+
+def spatial_batchnorm(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, bn_param: dict
+) -> tuple[np.ndarray, NormCache]:
+    """Spatial batch normalisation of x (N, C, H, W): one mean/var per channel over N, H, W.
+
+    gamma, beta: shape (C,). ``bn_param`` as in :func:`batchnorm`, with running
+    statistics of shape (C,). Returns ``(out, cache)``, out of x's shape.
+    """
+    x = float_array("x", x)
+    if x.ndim != 4:
+        raise InputError(f"x must have shape (N, C, H, W) (4 dimensions), got {x.shape}")
+    gamma, beta = _channel_params(x, gamma, beta, x.shape[1], "(C,) with C = x.shape[1]")
+    return _batch_stats_forward("spatial_batchnorm", x, gamma, beta, bn_param, (0, 2, 3))
+
+
+def spatial_batchnorm_backward(dout: np.ndarray, cache: NormCache):
+    """Backward of :func:`spatial_batchnorm` (closed form): ``(dx, dgamma, dbeta)``.
+
+    dout, dx: (N, C, H, W); dgamma, dbeta: (C,).
+    """
+    return _backward(dout, cache, ("spatial_batchnorm",), "spatial_batchnorm_backward")
+
+
+# --- layer norm -----------------------------------------------------------------------
+def layernorm(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, ln_param: dict | None = None
+) -> tuple[np.ndarray, NormCache]:
+    """Layer normalisation: each example (last axis) normalised on its own (CS231n, torch).
+
+    Args:
+        x: shape (N, D), or (..., D) -- statistics over the last axis only.
+        gamma, beta: shape (D,).
+        ln_param: optional dict; 'eps' (1e-5) is read, anything else (CS231n
+            passes 'mode') is ignored: train and test are the same.
+
+    Returns:
+        out: x's shape. cache: a :class:`NormCache`.
+    """
+    eps = _eps(ln_param, "ln_param")
+    x = float_array("x", x)
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise InputError(f"x must have shape (..., D) with D >= 1, got {x.shape}")
+    gamma, beta = _channel_params(x, gamma, beta, x.shape[-1], "(D,) with D = x.shape[-1]")
+    xhat, _, _, _, inv_std = _normalize(x, (-1,), eps)
+    fields = dict(
+        layer="layernorm",
+        inv_std=inv_std,
+        axes=(-1,),
+        view=x.shape,
+        param_axes=tuple(range(x.ndim - 1)),
+    )
+    return _scale_shift(fields, xhat, gamma, beta, x, gamma, beta)
+
+
+def layernorm_backward(dout: np.ndarray, cache: NormCache):
+    """Backward of :func:`layernorm`: ``(dx, dgamma, dbeta)`` with x's, gamma's, beta's shapes."""
+    return _backward(dout, cache, ("layernorm",), "layernorm_backward")
+
+
+# --- group norm -----------------------------------------------------------------------
+def groupnorm(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, G: int, gn_param: dict | None = None
+) -> tuple[np.ndarray, NormCache]:
+    """Group normalisation (Wu & He 2018): channels split into G groups, each example's
+    group normalised over its C/G channels and all positions.
+
+    Args:
+        x: shape (N, C, H, W) (any number of trailing spatial axes works).
+        gamma, beta: shape (1, C, 1, 1) as in CS231n, or (C,) as in torch; the
+            gradients come back in the shape given.
+        G: number of groups, dividing C.
+        gn_param: optional dict; 'eps' (1e-5) is read, anything else ignored.
+
+    Returns:
+        out: x's shape. cache: a :class:`NormCache`.
+    """
+    eps = _eps(gn_param, "gn_param")
+    x = float_array("x", x)
+    if x.ndim < 2:
+        raise InputError(f"x must have shape (N, C, H, W), got {x.shape}")
+    N, C = x.shape[:2]
+    if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G < 1 or C % G:
+        raise InputError(f"G must be a positive integer dividing C = {C}, got {G!r}")
+    gamma, beta = float_array("gamma", gamma), float_array("beta", beta)
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    for name, value in (("gamma", gamma), ("beta", beta)):
+        if value.shape not in (shape, (C,)):
+            raise InputError(f"{name} must have shape {shape} or ({C},), got {value.shape}")
+    view = (N, int(G), -1)
+    xhat, _, _, _, inv_std = _normalize(x.reshape(view), (2,), eps)
+    fields = dict(
+        layer="groupnorm",
+        inv_std=inv_std,
+        axes=(2,),
+        view=view,
+        param_axes=(0,) + tuple(range(2, x.ndim)),
+    )
+    return _scale_shift(
+        fields, xhat.reshape(x.shape), gamma.reshape(shape), beta.reshape(shape), x, gamma, beta
+    )
+
+
+def groupnorm_backward(dout: np.ndarray, cache: NormCache):
+    """Backward of :func:`groupnorm`: ``(dx, dgamma, dbeta)``, dgamma/dbeta in gamma's shape."""
+    return _backward(dout, cache, ("groupnorm",), "groupnorm_backward")
+
+
+# CS231n names: the same functions.
+batchnorm_forward = batchnorm
+spatial_batchnorm_forward = spatial_batchnorm
+layernorm_forward = layernorm
+spatial_groupnorm = spatial_groupnorm_forward = groupnorm
+spatial_groupnorm_backward = groupnorm_backward

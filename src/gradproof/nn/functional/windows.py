@@ -100,9 +100,7 @@ def float_input(name: str, value: object, ndim: int, layout: str) -> np.ndarray:
             f"got {describe(value)}"
         )
     if value.ndim != ndim:
-        raise InputError(
-            f"{name} must have {ndim} dimensions {layout}, got shape {value.shape}"
-        )
+        raise InputError(f"{name} must have {ndim} dimensions {layout}, got shape {value.shape}")
     return value
 
 
@@ -116,17 +114,22 @@ def same_dtype(reference: np.ndarray, **others: np.ndarray) -> None:
             )
 
 
-def windows_fit(win: Windows, x_shape: tuple[int, ...], window: str, axes: str) -> Windows:
+def windows_fit(win: Windows, x_shape: tuple[int, ...], window: str, spatial: int) -> Windows:
     """Raise unless at least one window fits in the padded input; return ``win``.
 
     ``window`` names the argument that sets the window size (``"w"``,
-    ``"pool_height"``), ``axes`` the input axes (``"(H, W)"``).
+    ``"pool_height/pool_width"``); ``spatial`` is 2 for images, 1 for signals.
     """
     if win.kh > win.Hp or win.kw > win.Wp:
+        if spatial == 1:
+            size, padded, pad = f"{win.kw}", f"L + 2*pad = {win.Wp}", f"{win.pw}"
+        else:
+            size, padded = f"{win.kh} x {win.kw}", f"(H + 2*pad, W + 2*pad) = ({win.Hp}, {win.Wp})"
+            pad = f"{win.ph}"
         raise InputError(
-            f"the window set by {window} ({win.kh} x {win.kw}) is larger than the padded "
-            f"input {axes} = ({win.Hp}, {win.Wp}) of x with shape {tuple(x_shape)} "
-            f"(padding {win.ph}, {win.pw}); use a smaller window or more padding"
+            f"the window set by {window} ({size}) is larger than the padded input "
+            f"{padded} of x with shape {tuple(x_shape)} (pad {pad}); use a smaller window "
+            "or more padding"
         )
     return win
 
@@ -154,9 +157,9 @@ def cache_of(cache: object, kind: type, forward: str) -> object:
     return cache
 
 
-_CONV_LAYOUTS = {  # spatial axes -> (x layout, w layout, x's spatial axes)
-    2: ("(N, C, H, W)", "(F, C, HH, WW)", "(H, W)"),
-    1: ("(N, C, L)", "(F, C, K)", "(L,)"),
+_CONV_LAYOUTS = {  # spatial axes -> (x layout, w layout)
+    2: ("(N, C, H, W)", "(F, C, HH, WW)"),
+    1: ("(N, C, L)", "(F, C, K)"),
 }
 
 
@@ -169,7 +172,7 @@ def conv_inputs(
     ``L`` become images of height 1 (the stride and padding then act on the
     width only).
     """
-    x_layout, w_layout, axes = _CONV_LAYOUTS[spatial]
+    x_layout, w_layout = _CONV_LAYOUTS[spatial]
     x = float_input("x", x, spatial + 2, x_layout)
     w = float_input("w", w, spatial + 2, w_layout)
     if not isinstance(b, np.ndarray):
@@ -181,8 +184,9 @@ def conv_inputs(
             f"(the input channels), got {w.shape}"
         )
     if b.shape != (w.shape[0],):
-        raise InputError(f"b must have shape (F,) = ({w.shape[0]},) with F = w.shape[0], "
-                         f"got {b.shape}")
+        raise InputError(
+            f"b must have shape (F,) = ({w.shape[0]},) with F = w.shape[0], got {b.shape}"
+        )
     s = int_option("stride", stride, 1)
     p = int_option("pad", pad, 0)
     if spatial == 1:
@@ -190,7 +194,7 @@ def conv_inputs(
         win = Windows(1, x.shape[3], 1, w.shape[3], 1, s, 0, p)
     else:
         win = Windows(x.shape[2], x.shape[3], w.shape[2], w.shape[3], s, s, p, p)
-    return x, w, b, windows_fit(win, x.shape, "w", axes)
+    return x, w, b, windows_fit(win, x.shape, "w", spatial)
 
 
 def param_dict(name: str, params: object, defaults: dict[str, int]) -> dict[str, int]:

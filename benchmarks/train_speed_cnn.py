@@ -1,0 +1,268 @@
+"""CNN training speed: gradproof.nn against PyTorch on the CPU, interleaved; fast vs naive conv.
+
+Part 1 trains the same CNN with both libraries from the same initial weights,
+on synthetic 1x28x28 images (float32, batch 64, plain SGD lr 0.01, softmax
+cross-entropy)::
+
+    conv(1->16, 3x3, pad 1) - ReLU - maxpool 2 - conv(16->32, 3x3, pad 1) - ReLU
+    - maxpool 2 - affine(32*7*7 -> 10)
+
+(gradproof's :class:`~gradproof.nn.cnn.SmallCNN` pools before the ReLU, the
+same function with the same gradients.) Blocks of steps alternate (gradproof,
+torch, gradproof, ...) so that both see the same machine load, with the same
+number of threads (torch.set_num_threads(n), n = the threads NumPy's BLAS
+uses). Prints samples per second (median over blocks) and the ratio (median of
+the per-pair ratios).
+
+Part 2 times the fast conv (:func:`~gradproof.nn.functional.conv2d`) against
+the loop version (:func:`~gradproof.nn.functional.conv2d_naive`), forward and
+backward, on the two conv layers of that network (batch 64, float32).
+
+    python benchmarks/train_speed_cnn.py                  # about 40 s
+    python benchmarks/train_speed_cnn.py --blocks 41 --steps 40 --naive-repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from functools import partial
+
+import numpy as np
+from train_speed import blas_threads, run_block  # the MLP benchmark's helpers (same folder)
+
+from gradproof.nn import functional as F
+from gradproof.nn.cnn import SmallCNN
+from gradproof.nn.conv import Conv2d
+from gradproof.nn.models import loss_and_backward
+
+BATCH_SHAPE = (1, 28, 28)
+CONV_SHAPES = {  # name: (x shape, w shape) at batch 64
+    "conv1 1->16 on 28x28": ((64, 1, 28, 28), (16, 1, 3, 3)),
+    "conv2 16->32 on 14x14": ((64, 16, 14, 14), (32, 16, 3, 3)),
+}
+
+
+def make_data(n_batches: int, batch: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Synthetic image batches: float32 (batch, 1, 28, 28), int64 labels (batch,)."""
+    rng = np.random.default_rng(seed)
+    return [
+        (
+            rng.standard_normal((batch, *BATCH_SHAPE), dtype=np.float32),
+            rng.integers(0, 10, size=batch),
+        )
+        for _ in range(n_batches)
+    ]
+
+
+def gradproof_trainer(lr: float, seed: int):
+    """A ``step(x, y) -> loss`` for gradproof.nn's SmallCNN, and the model."""
+    model = SmallCNN(1, 28, 10, channels=(16, 32), dtype=np.float32, rng=seed)
+    try:
+        from gradproof.optim import SGD
+    except ImportError:  # the optimizers are not there yet: the same update, inline
+        SGD = None
+    if SGD is not None:
+        opt = SGD(model.parameters(), lr=lr)
+        zero_grad, update = opt.zero_grad, opt.step
+    else:
+        params = model.parameters()
+        lr32 = np.float32(lr)
+
+        def zero_grad():
+            for p in params:
+                p.grad.fill(0)
+
+        def update():
+            for p in params:
+                p.data -= lr32 * p.grad
+
+    def step(x, y):
+        zero_grad()
+        loss = loss_and_backward(model, x, y, "softmax")
+        update()
+        return loss
+
+    return step, model
+
+
+def torch_network(model: SmallCNN):
+    """The same network in PyTorch (conv - ReLU - pool order), with ``model``'s weights."""
+    import torch
+
+    layers = []
+    for m in model.layers:
+        if isinstance(m, Conv2d):
+            conv = torch.nn.Conv2d(
+                m.in_channels,
+                m.out_channels,
+                m.weight.shape[2:],
+                stride=m.stride,
+                padding=m.padding,
+            )
+            with torch.no_grad():
+                conv.weight.copy_(torch.from_numpy(m.weight.data))
+                conv.bias.copy_(torch.from_numpy(m.bias.data))
+            layers += [conv, torch.nn.ReLU(), torch.nn.MaxPool2d(2)]
+    linear = model.layers[-1]
+    fc = torch.nn.Linear(linear.in_features, linear.out_features)
+    with torch.no_grad():
+        fc.weight.copy_(torch.from_numpy(linear.weight.data.T.copy()))
+        fc.bias.copy_(torch.from_numpy(linear.bias.data))
+    return torch.nn.Sequential(*layers, torch.nn.Flatten(), fc)
+
+
+def torch_trainer(model: SmallCNN, lr: float):
+    """A ``step(x, y) -> loss`` for the same network in PyTorch, from ``model``'s weights."""
+    import torch
+
+    net = torch_network(model)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def best_time(fn, repeats: int) -> float:
+    """The fastest of ``repeats`` calls of ``fn()``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def conv_speedups(repeats: int, fast_repeats: int, seed: int) -> list[dict]:
+    """Fast vs naive conv2d, forward and backward, on the benchmark network's conv shapes."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, (x_shape, w_shape) in CONV_SHAPES.items():
+        x = rng.standard_normal(x_shape, dtype=np.float32)
+        w = rng.standard_normal(w_shape, dtype=np.float32)
+        b = rng.standard_normal(w_shape[0], dtype=np.float32)
+        out, cache = F.conv2d(x, w, b, stride=1, pad=1)
+        out_naive, cache_naive = F.conv2d_naive(x, w, b, stride=1, pad=1)
+        dout = rng.standard_normal(out.shape, dtype=np.float32)
+        grads = F.conv2d_backward(dout, cache)
+        grads_naive = F.conv2d_naive_backward(dout, cache_naive)
+        diff = max(
+            float(np.max(np.abs(a - n)) / (np.max(np.abs(n)) or 1.0))
+            for a, n in zip((out, *grads), (out_naive, *grads_naive))
+        )
+        row = {
+            "layer": name,
+            "fast_fwd": best_time(partial(F.conv2d, x, w, b, 1, 1), fast_repeats),
+            "naive_fwd": best_time(partial(F.conv2d_naive, x, w, b, 1, 1), repeats),
+            "fast_bwd": best_time(partial(F.conv2d_backward, dout, cache), fast_repeats),
+            "naive_bwd": best_time(partial(F.conv2d_naive_backward, dout, cache_naive), repeats),
+            "max_rel_diff": diff,
+        }
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=15, help="blocks per library (odd)")
+    parser.add_argument("--steps", type=int, default=20, help="training steps per block")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps per library")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--threads", type=int, default=None, help="default: NumPy's BLAS")
+    parser.add_argument("--naive-repeats", type=int, default=1, help="timed naive conv calls")
+    parser.add_argument("--skip-naive", action="store_true", help="skip part 2")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    threads = args.threads or blas_threads()
+    torch.set_num_threads(threads)
+    if args.threads:
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads, user_api="blas")
+        except ImportError:
+            print("threadpoolctl missing: --threads only applies to torch")
+
+    data = make_data(8, args.batch, args.seed)
+    torch_data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
+    gp_step, model = gradproof_trainer(args.lr, args.seed)
+    pt_step = torch_trainer(model, args.lr)  # same initial weights
+
+    run_block(gp_step, data, args.warmup, 0)
+    run_block(pt_step, torch_data, args.warmup, 0)
+    gp_rates, pt_rates, ratios = [], [], []
+    gp_loss = pt_loss = float("nan")
+    for b in range(args.blocks):
+        start = args.warmup + b * args.steps
+        gp_s, gp_loss = run_block(gp_step, data, args.steps, start)
+        pt_s, pt_loss = run_block(pt_step, torch_data, args.steps, start)
+        gp_rates.append(args.steps * args.batch / gp_s)
+        pt_rates.append(args.steps * args.batch / pt_s)
+        ratios.append(pt_s / gp_s)
+
+    gp_med, pt_med = statistics.median(gp_rates), statistics.median(pt_rates)
+    ratio = statistics.median(ratios)
+    print(
+        f"CNN conv(1->16)-ReLU-pool-conv(16->32)-ReLU-pool-affine(1568->10), 1x28x28, float32, "
+        f"batch {args.batch}, SGD lr {args.lr}; {args.blocks} interleaved blocks of {args.steps} "
+        "steps"
+    )
+    print(
+        f"threads: {threads} (NumPy BLAS and torch.set_num_threads); torch {torch.__version__}, "
+        f"NumPy {np.__version__}, {platform.processor() or platform.machine()}"
+    )
+    print()
+    print(
+        f"{'library':<12}{'median samples/s':>18}{'min':>10}{'max':>10}{'ms/step':>10}"
+        f"{'loss after':>12}"
+    )
+    for name, rates, loss in (("gradproof", gp_rates, gp_loss), ("pytorch", pt_rates, pt_loss)):
+        med = statistics.median(rates)
+        print(
+            f"{name:<12}{med:>18,.0f}{min(rates):>10,.0f}{max(rates):>10,.0f}"
+            f"{1e3 * args.batch / med:>10.2f}{loss:>12.4f}"
+        )
+    print()
+    print(
+        f"ratio gradproof / pytorch (median of {args.blocks} paired blocks): {ratio:.3f}  "
+        f"(ratio of medians {gp_med / pt_med:.3f})"
+    )
+    result = {"threads": threads, "gradproof": gp_med, "pytorch": pt_med, "ratio": ratio}
+
+    if not args.skip_naive:
+        print()
+        print(
+            f"fast conv2d vs conv2d_naive (float32, stride 1, pad 1; best of "
+            f"{args.naive_repeats} naive / 5 fast calls)"
+        )
+        print(f"{'layer':<24}{'pass':<10}{'naive ms':>10}{'fast ms':>10}{'speed-up':>10}")
+        rows = conv_speedups(args.naive_repeats, 5, args.seed)
+        for row in rows:
+            for step in ("fwd", "bwd"):
+                naive, fast = row[f"naive_{step}"], row[f"fast_{step}"]
+                label = "forward" if step == "fwd" else "backward"
+                print(
+                    f"{row['layer']:<24}{label:<10}{1e3 * naive:>10.1f}{1e3 * fast:>10.2f}"
+                    f"{naive / fast:>9.0f}x"
+                )
+        worst = max(row["max_rel_diff"] for row in rows)
+        print(f"largest difference fast vs naive (relative to the largest value): {worst:.1e}")
+        result["conv"] = rows
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""A character-level language model trained on text that ships with Python.
+
+The corpus is the source code of a few pure-Python standard-library modules
+(:data:`DEFAULT_MODULES`), read with :func:`inspect.getsource`: present and
+identical on every installation of a given Python version, no download. The
+last ``heldout_fraction`` of the text is held out; the model never trains on it.
+
+The model reads characters and predicts the next one::
+
+    idx (N, T) -> Embedding -> RNN / LSTM / GRU (or causal transformer blocks)
+               -> Linear -> scores (N, T, V) -> temporal_softmax_loss
+
+and is judged by its held-out loss in nats per character against a unigram
+model (character frequencies of the training text, add-one smoothed) on the
+same held-out text. ``python -m gradproof.nn.charlm --help`` runs it from the
+command line; docs/nn_sequence.md has measured numbers and samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from . import functional as F
+from .dtypes import positive_int, resolve_dtype
+from .linear import Linear
+from .module import Module
+from .norm import LayerNorm
+from .sequence import GRU, LSTM, RNN, Embedding, TransformerBlock
+
+__all__ = [
+    "DEFAULT_MODULES",
+    "CELLS",
+    "stdlib_corpus",
+    "CharVocab",
+    "unigram_loss",
+    "CharLM",
+    "heldout_loss",
+    "sample",
+    "CharLMResult",
+    "train_charlm",
+    "add_arguments",
+    "run",
+    "main",
+]
+
+#: Standard-library modules whose source text is the corpus (prose-rich docstrings and code).
+DEFAULT_MODULES = ("textwrap", "difflib", "argparse", "heapq", "fractions", "shlex")
+CELLS = ("rnn", "lstm", "gru", "transformer")
+
+
+def stdlib_corpus(modules: Sequence[str] = DEFAULT_MODULES) -> str:
+    """The concatenated source text of ``modules`` (deterministic for a Python version)."""
+    parts = []
+    for name in modules:
+        try:
+            parts.append(inspect.getsource(importlib.import_module(name)))
+        except (ImportError, OSError, TypeError) as exc:
+            raise InputError(f"modules: cannot read the source of {name!r}: {exc}") from exc
+    return "\n".join(parts)
+
+
+class CharVocab:
+    """The characters of a text, sorted; ``encode`` (str -> int64 ids) and ``decode``."""
+
+    def __init__(self, text: str):
+        if not text:
+            raise InputError("text must not be empty")
+        self.chars = sorted(set(text))
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        unknown = sorted(set(text) - set(self.index))
+        if unknown:
+            raise InputError(f"text has characters outside the vocabulary: {unknown[:10]}")
+        return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def unigram_loss(train_ids: np.ndarray, heldout_ids: np.ndarray, vocab_size: int) -> float:
+    """Held-out cross-entropy (nats/char) of character frequencies counted on the training ids,
+    add-one smoothed so that a character unseen in training has a finite cost."""
+    counts = np.bincount(train_ids, minlength=vocab_size) + 1.0
+    log_p = np.log(counts / counts.sum())
+    return float(-log_p[heldout_ids].mean())
+
+
+class CharLM(Module):
+    """Embedding, a recurrent core (or causal transformer blocks), a per-step linear head.
+
+    ``forward(idx)``: idx (N, T) int -> scores (N, T, V). ``backward(dscores)``
+    accumulates every parameter's gradient (the indices have none).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str = "gru",
+        hidden_size: int = 256,
+        embed_dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        *,
+        rng=None,
+        dtype=np.float32,
+    ):
+        super().__init__()
+        if cell not in CELLS:
+            raise InputError(f"cell must be one of {CELLS}, got {cell!r}")
+        V = positive_int(vocab_size, "vocab_size")
+        H = positive_int(hidden_size, "hidden_size")
+        E = positive_int(embed_dim, "embed_dim")
+        L = positive_int(num_layers, "num_layers")
+        dtype = resolve_dtype(dtype)
+        gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        self.cell = cell
+        if cell == "transformer":  # width H throughout; the embedding is H wide too
+            self.embed = Embedding(V, H, rng=gen, dtype=dtype)
+            self.layers = [TransformerBlock(H, num_heads, causal=True, rng=gen, dtype=dtype)
+                           for _ in range(L)]  # fmt: skip
+            self.final_norm = LayerNorm(H, dtype=dtype)
+        else:
+            Core = {"rnn": RNN, "lstm": LSTM, "gru": GRU}[cell]
+            self.embed = Embedding(V, E, rng=gen, dtype=dtype)
+            self.layers = [Core(E if i == 0 else H, H, rng=gen, dtype=dtype) for i in range(L)]
+        self.head = Linear(H, V, init="xavier", rng=gen, dtype=dtype)
+        self._pe = np.zeros((0, H), dtype)
+
+    def forward(self, idx: np.ndarray) -> np.ndarray:
+        h = self.embed.forward(idx)
+        if self.cell == "transformer":
+            T = idx.shape[1]
+            if self._pe.shape[0] < T:
+                self._pe = F.positional_encoding(T, h.shape[2], dtype=h.dtype)
+            h = h + self._pe[:T]
+        for layer in self.layers:
+            h = layer.forward(h)
+        if self.cell == "transformer":
+            h = self.final_norm.forward(h)
+        return self.head.forward(h)
+
+    def backward(self, dscores: np.ndarray) -> None:
+        dh = self.head.backward(dscores)
+        if self.cell == "transformer":
+            dh = self.final_norm.backward(dh)
+        for layer in reversed(self.layers):
+            dh = layer.backward(dh)
+        self.embed.backward(dh)  # the positional encoding has no parameters
+
+
+def _windows(ids: np.ndarray, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs ids[s : s + length] and targets ids[s + 1 : s + length + 1] for every start s."""
+    offsets = starts[:, None] + np.arange(length)
+    return ids[offsets], ids[offsets + 1]
+
+
+def heldout_loss(model: CharLM, ids: np.ndarray, seq_len: int, batch_size: int = 64) -> float:
+    """Mean next-character loss (nats/char) over every position of ``ids`` but the first.
+
+    Windows of ``seq_len`` characters overlap by half, and each prediction is
+    scored once, in the window where it has the most context (at least
+    ``seq_len // 2`` characters, except at the very start of the text).
+    """
+    n = len(ids) - 1
+    if n < 1:
+        raise InputError(f"ids must hold at least 2 characters, got {len(ids)}")
+    T = min(seq_len, n)
+    stride = max(T // 2, 1)
+    starts = list(range(0, n - T + 1, stride))
+    if starts[-1] != n - T:
+        starts.append(n - T)
+    total, scored_up_to = 0.0, 0  # predictions of targets < scored_up_to are counted
+    for b in range(0, len(starts), batch_size):
+        chunk = np.array(starts[b : b + batch_size])
+        x, y = _windows(ids, chunk, T)
+        scores = model.forward(x).astype(np.float64)
+        shifted = scores - scores.max(axis=2, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
+        picked = np.take_along_axis(log_p, y[..., None], axis=2)[..., 0]
+        for row, s in enumerate(chunk):
+            first = max(scored_up_to - s, 0)  # skip positions an earlier window scored
+            total -= picked[row, first:].sum()
+            scored_up_to = s + T
+    return total / n
+
+
+def sample(
+    model: CharLM, vocab: CharVocab, prompt: str, num_chars: int, seq_len: int,
+    temperature: float = 0.8, rng=None,
+) -> str:  # fmt: skip
+    """``prompt`` continued by ``num_chars`` characters drawn from the model (last ``seq_len``
+    characters as context), scores divided by ``temperature`` before the softmax."""
+    if not temperature > 0:
+        raise InputError(f"temperature must be > 0, got {temperature!r}")
+    gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    ids = list(vocab.encode(prompt or vocab.chars[0]))
+    for _ in range(num_chars):
+        context = np.array(ids[-seq_len:])[None]
+        logits = model.forward(context)[0, -1].astype(np.float64) / temperature
+        p = np.exp(logits - logits.max())
+        ids.append(int(gen.choice(len(p), p=p / p.sum())))
+    return vocab.decode(ids)
+
+
+@dataclass
+class CharLMResult:
+    model: CharLM
+    vocab: CharVocab
+    heldout_loss: float  # nats/char
+    unigram_loss: float  # nats/char, same held-out text
+    train_losses: list[float] = field(default_factory=list)  # per logged step
+    samples: str = ""
+    seconds: float = 0.0
+    steps: int = 0
+
+
+def train_charlm(
+    cell: str = "gru",
+    hidden_size: int = 256,
+    embed_dim: int = 64,
+    num_layers: int = 1,
+    num_heads: int = 4,
+    seq_len: int = 64,
+    batch_size: int = 32,
+    steps: int = 2000,
+    lr: float = 3e-3,
+    clip_norm: float = 1.0,
+    heldout_fraction: float = 0.1,
+    modules: Sequence[str] = DEFAULT_MODULES,
+    seed: int = 0,
+    dtype=np.float32,
+    time_limit: float | None = None,
+    sample_chars: int = 300,
+    log_every: int = 100,
+    verbose: bool = True,
+) -> CharLMResult:
+    """Train a :class:`CharLM` on the standard-library corpus; report held-out loss and a sample.
+
+    Each step takes ``batch_size`` random windows of ``seq_len`` characters of
+    the training text (seeded), minimises the mean next-character loss with
+    Adam (cosine schedule over ``steps``, gradient norm clipped to
+    ``clip_norm``), and stops after ``steps`` or ``time_limit`` seconds.
+    """
+    from ..optim import Adam, CosineAnnealingLR, clip_grad_norm
+
+    if not 0 < heldout_fraction < 1:
+        raise InputError(f"heldout_fraction must be in (0, 1), got {heldout_fraction!r}")
+    text = stdlib_corpus(modules)
+    vocab = CharVocab(text)
+    ids = vocab.encode(text)
+    cut = int(len(ids) * (1 - heldout_fraction))
+    train_ids, test_ids = ids[:cut], ids[cut:]
+    if len(train_ids) <= seq_len + 1:
+        raise InputError(f"seq_len={seq_len} is longer than the training text")
+    rng = np.random.default_rng(seed)
+    model = CharLM(len(vocab), cell, hidden_size, embed_dim, num_layers, num_heads,
+                   rng=rng, dtype=dtype)  # fmt: skip
+    optimizer = Adam(model.parameters(), lr=lr)
+    schedule = CosineAnnealingLR(optimizer, T_max=steps)
+    start, losses, step = time.perf_counter(), [], 0
+    while step < steps:
+        x, y = _windows(train_ids, rng.integers(0, cut - seq_len - 1, size=batch_size), seq_len)
+        model.zero_grad()
+        loss, dscores = F.temporal_softmax_loss(model.forward(x), y)
+        model.backward(dscores / seq_len)  # the mean over time steps, like the reported loss
+        clip_grad_norm(model.parameters(), clip_norm)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        if step % log_every == 0 or step == steps:
+            losses.append(loss / seq_len)
+            if verbose:
+                print(f"step {step:>5}/{steps}  train loss {loss / seq_len:.3f} nats/char  "
+                      f"{time.perf_counter() - start:.0f}s", flush=True)  # fmt: skip
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            break
+    seconds = time.perf_counter() - start
+    result = CharLMResult(
+        model, vocab, heldout_loss(model, test_ids, seq_len),
+        unigram_loss(train_ids, test_ids, len(vocab)), losses, seconds=seconds, steps=step,
+    )  # fmt: skip
+    if sample_chars:
+        prompt = vocab.decode(test_ids[:seq_len // 2])
+        result.samples = sample(model, vocab, prompt, sample_chars, seq_len, rng=seed)
+    return result
+
+
+# --- command line ----------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gradproof train charlm`` (and ``python -m gradproof.nn.charlm``)."""
+    parser.add_argument("--cell", choices=CELLS, default="gru")
+    parser.add_argument("--hidden", type=int, default=256, help="hidden units (model width)")
+    parser.add_argument("--embed", type=int, default=64, help="character embedding width")
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--heads", type=int, default=4, help="attention heads (transformer)")
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--time-limit", type=float, default=None, help="stop after SECONDS")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--sample-chars", type=int, default=300)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train from parsed arguments, print the losses and a sample; exit status 0."""
+    result = train_charlm(
+        cell=args.cell, hidden_size=args.hidden, embed_dim=args.embed, num_layers=args.layers,
+        num_heads=args.heads, seq_len=args.seq_len, batch_size=args.batch_size,
+        steps=args.steps, lr=args.lr, time_limit=args.time_limit, seed=args.seed,
+        dtype=np.dtype(args.dtype), sample_chars=args.sample_chars,
+    )  # fmt: skip
+    bits = 1 / math.log(2)
+    print(f"held-out loss: {result.heldout_loss:.3f} nats/char ({result.heldout_loss * bits:.2f} "
+          f"bits/char); unigram: {result.unigram_loss:.3f} nats/char "
+          f"({result.unigram_loss * bits:.2f} bits/char); {result.steps} steps, "
+          f"{result.seconds:.0f}s")  # fmt: skip
+    if result.samples:
+        print("--- sample (prompt: the first held-out characters) ---")
+        print(result.samples)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gradproof.nn.charlm",
+        description="Train a character-level language model on Python's own source text.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""``gradproof train KIND --data NAME ...``: train a model from the command line.
+
+``KIND`` is a sub-choice taken from the registry of :mod:`gradproof.train.kinds`
+(``mlp``; other kinds register themselves from the modules in
+:data:`KIND_MODULES`). Options left out take the kind's defaults for the data
+set, chosen so that e.g. ``gradproof train mlp --data digits`` reaches its
+documented accuracy (docs/train.md). Prints one line per epoch and the final
+test accuracy (``--json``: a JSON summary on stdout, epoch lines on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from .kinds import KINDS, ModelKind
+
+__all__ = ["register", "KIND_MODULES", "COMMON_DEFAULTS", "OPTIMIZERS", "run"]
+
+# modules that register model kinds when imported (append yours)
+KIND_MODULES: tuple[str, ...] = ("gradproof.train.kinds",)
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "epochs": 20,
+    "lr": 1e-3,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+    "clip_norm": None,
+    "patience": None,
+}
+
+# optimizer name -> (class name in gradproof.optim, extra keyword arguments)
+OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("SGD", {"momentum": 0.9}),
+    "adam": ("Adam", {}),
+    "adamw": ("AdamW", {}),
+    "rmsprop": ("RMSProp", {}),
+    "adagrad": ("AdaGrad", {}),
+}
+SCHEDULES = ("cosine", "none")
+
+
+def _data_choice(text: str) -> str:
+    from ..data.sources import DATASETS
+
+    if text in DATASETS or text.endswith(".npz"):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected one of {sorted(DATASETS)} or a path to a .npz file, got {text!r}"
+    )
+
+
+def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=_data_choice, required=True,
+                        help="digits, mnist1d, spiral, or a .npz file with x_train, y_train, "
+                             "x_test, y_test")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, help="(peak) learning rate")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None)
+    parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--schedule", choices=SCHEDULES, default=None,
+                        help="learning-rate schedule over the epochs (default cosine)")
+    parser.add_argument("--clip-norm", type=float, default=None,
+                        help="clip the global gradient norm to this value")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early stopping: epochs without a better validation accuracy")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the weights, the dropout masks, the shuffling and the split")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--checkpoint-dir", default=None, help="save a checkpoint every epoch")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest checkpoint in --checkpoint-dir")
+    parser.add_argument("--plot", default=None, metavar="PNG", help="save training curves")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads (default 1: fastest for these small matrices, and "
+                             "spinning threads slow a shared machine down); 0 leaves BLAS alone")
+
+
+def _fill_defaults(args: argparse.Namespace, kind: ModelKind) -> None:
+    """Replace options left at None by the kind's defaults for the data set, then common ones."""
+    defaults = {**COMMON_DEFAULTS, **kind.defaults_for(args.data)}
+    for name, value in defaults.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+
+
+def _build_optimizer(args: argparse.Namespace, model, steps_per_epoch: int) -> tuple[Any, Any]:
+    """The optimizer named by ``--optimizer`` and, for ``--schedule cosine``, a per-step
+    cosine decay of the learning rate to 0 over the whole run."""
+    from .. import optim
+
+    class_name, extra = OPTIMIZERS[args.optimizer]
+    optimizer = getattr(optim, class_name)(
+        model.parameters(), lr=args.lr, weight_decay=args.weight_decay, **extra
+    )
+    scheduler = None
+    if args.schedule == "cosine":
+        scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs * steps_per_epoch)
+    return optimizer, scheduler
+
+
+def _blas_threads(threads: int) -> contextlib.AbstractContextManager:
+    """Limit BLAS to ``threads`` threads while training (needs threadpoolctl, else a no-op)."""
+    if threads <= 0:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ModuleNotFoundError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the data, build the model, train, evaluate on the test split; exit status 0."""
+    with _blas_threads(args.threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..data.sources import load_dataset
+    from .history import plot_history
+    from .hooks import EpochLogger
+    from .trainer import Trainer
+
+    kind = KINDS[args.kind]
+    _fill_defaults(args, kind)
+    if args.resume and args.checkpoint_dir is None:
+        raise SystemExit("gradproof train: --resume needs --checkpoint-dir")
+    log = sys.stderr if args.json else sys.stdout
+    start = time.perf_counter()
+    data = load_dataset(args.data, seed=args.seed, dtype=np.dtype(args.dtype),
+                        **kind.data_options)
+    model = kind.build(args, data)
+    steps_per_epoch = -(-len(data.y_train) // args.batch_size)
+    optimizer, scheduler = _build_optimizer(args, model, steps_per_epoch)
+    print(f"{data}\n{model!r}", file=log)
+    trainer = Trainer(
+        model, optimizer, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+        scheduler=scheduler, scheduler_interval="step", clip_norm=args.clip_norm,
+        early_stopping_patience=args.patience,
+        hooks=[EpochLogger(log)], progress=not args.no_progress,
+        checkpoint_dir=args.checkpoint_dir,
+    )
+    history = trainer.fit(data, resume=args.resume)
+    test_loss, test_acc = trainer.evaluate(data.x_test, data.y_test)
+    seconds = time.perf_counter() - start
+    if args.plot:
+        plot_history(history, args.plot, title=f"{args.kind} on {data.name}")
+    best = "-" if history.best_epoch is None else history.best_epoch + 1
+    print(f"test loss {test_loss:.4f}  test accuracy {test_acc:.4f}  "
+          f"(best epoch {best}, {seconds:.1f}s)", file=log)
+    if args.json:
+        summary = {
+            "kind": args.kind, "data": data.name, "test_loss": test_loss, "test_acc": test_acc,
+            "seconds": seconds, "epochs_run": history.epochs, "history": history.to_dict(),
+            "options": {k: v for k, v in vars(args).items() if k not in ("func",)},
+        }
+        print(json.dumps(summary))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``gradproof train`` with one sub-choice per registered model kind."""
+    for name in KIND_MODULES:
+        importlib.import_module(name)
+    train = subparsers.add_parser("train", help="train a model on a built-in data set")
+    kinds = train.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind in KINDS.values():
+        parser = kinds.add_parser(kind.name, help=kind.help, description=kind.help)
+        _add_common_arguments(parser)
+        kind.add_arguments(parser)
+        parser.set_defaults(func=run)

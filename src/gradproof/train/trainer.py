@@ -1,0 +1,380 @@
+"""The training loop: minibatches, validation, early stopping, best parameters, checkpoints.
+
+One :class:`Trainer` owns a run: it shuffles with its own seeded Generator,
+steps the optimizer (and the scheduler), validates after every epoch, keeps the
+parameters of the epoch with the best validation accuracy and restores them at
+the end, and checkpoints everything a run depends on, so that a run resumed
+from a checkpoint continues bit for bit as if it had never stopped::
+
+    trainer = Trainer(model, Adam(model.parameters(), lr=1e-3), batch_size=64,
+                      epochs=20, seed=0, checkpoint_dir="runs/a")
+    history = trainer.fit(data)              # data: a gradproof.data.Dataset
+    test_loss, test_acc = trainer.evaluate(data.x_test, data.y_test)
+
+After a crash, a new Trainer built the same way continues with
+``trainer.fit(data, resume=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data.dataset import Dataset, check_data, minibatches
+from ..errors import InputError, InputTypeError, describe
+from ..nn.models import loss_function
+from ..nn.module import Module
+from ..nn.tree import named_modules
+from . import checkpoint as ckpt
+from .history import History
+from .hooks import EpochInfo, StepInfo, call_hooks
+from .progress import ProgressBar
+
+__all__ = ["Trainer", "accuracy"]
+
+SCHEDULER_INTERVALS = ("epoch", "step")
+
+
+def accuracy(scores: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of rows of ``scores`` (N, C) whose argmax is the label ``y`` (N,); NaN otherwise.
+
+    Losses whose targets are not class labels (mse on real targets) have no
+    accuracy: NaN says so without failing the run.
+    """
+    if scores.ndim != 2 or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        return math.nan
+    return float(np.mean(scores.argmax(axis=1) == y))
+
+
+def _optional_positive(value, name: str, kind: type = int):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise InputTypeError(f"{name} must be None or a positive number, got {describe(value)}")
+    if not value > 0 or (kind is int and int(value) != value):
+        raise InputError(f"{name} must be None or a positive {kind.__name__}, got {value!r}")
+    return kind(value)
+
+
+def _current_lr(optimizer: Any) -> float | None:
+    """The optimizer's (first) learning rate, if it exposes one as ``lr`` or param groups."""
+    lr = getattr(optimizer, "lr", None)
+    if lr is None:
+        groups = getattr(optimizer, "param_groups", None)
+        if groups:
+            lr = groups[0].get("lr") if isinstance(groups[0], dict) else None
+    return float(lr) if isinstance(lr, (int, float, np.number)) else None
+
+
+def _model_generators(model: Module) -> dict[str, np.random.Generator]:
+    """Every ``np.random.Generator`` attribute of the model's modules (dropout masks), by path."""
+    found: dict[str, np.random.Generator] = {}
+    for path, module in named_modules(model):
+        for attr, value in vars(module).items():
+            if isinstance(value, np.random.Generator):
+                found[f"{path}.{attr}" if path else attr] = value
+    return found
+
+
+def _set_generator_state(gen: np.random.Generator, state: dict) -> None:
+    if state["bit_generator"] != type(gen.bit_generator).__name__:
+        raise ckpt.CheckpointError(
+            f"the checkpoint's generator is a {state['bit_generator']}, this one a "
+            f"{type(gen.bit_generator).__name__}"
+        )
+    gen.bit_generator.state = state
+
+
+class Trainer:
+    """Train a classifier ``model`` (outputs scores (N, C)) with ``optimizer``.
+
+    Parameters
+    ----------
+    model, optimizer:
+        A :class:`~gradproof.nn.module.Module` and an optimizer over its
+        parameters (``step()``, ``state_dict()``, ``load_state_dict()``).
+    loss:
+        A loss name of :func:`gradproof.nn.models.loss_function` or a function
+        ``(scores, y) -> (loss, dscores)``.
+    batch_size, epochs, seed:
+        Minibatch size; number of epochs of :meth:`fit`; the seed of the
+        trainer's own shuffling Generator (the model's dropout Generator is
+        the model's).
+    scheduler, scheduler_interval:
+        An optional learning-rate schedule with ``step()`` (and
+        ``state_dict()``/``load_state_dict()`` to be checkpointed), stepped
+        after every ``"epoch"`` (default) or every optimizer ``"step"``.
+    clip_norm:
+        Clip the global gradient norm to this value before each step.
+    early_stopping_patience:
+        Stop after this many epochs without a better validation accuracy.
+    restore_best:
+        At the end of :meth:`fit`, load the parameters (and buffers) of the
+        epoch with the best validation accuracy (default True).
+    hooks:
+        Callback objects, see :mod:`gradproof.train.hooks`.
+    progress:
+        Draw a progress bar on stderr during each epoch (only on a terminal).
+    checkpoint_dir, checkpoint_every, keep_checkpoints:
+        Save a checkpoint there every ``checkpoint_every`` epochs and after
+        the last one, keeping the newest ``keep_checkpoints``.
+    eval_batch_size:
+        Batch size of :meth:`evaluate` (memory only; results do not depend on it
+        beyond float rounding).
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        optimizer: Any,
+        loss: str | Callable = "softmax",
+        batch_size: int = 64,
+        epochs: int = 10,
+        seed: int = 0,
+        scheduler: Any = None,
+        scheduler_interval: str = "epoch",
+        clip_norm: float | None = None,
+        early_stopping_patience: int | None = None,
+        restore_best: bool = True,
+        hooks: Sequence[Any] = (),
+        progress: bool = True,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+        keep_checkpoints: int | None = 2,
+        eval_batch_size: int = 1024,
+    ) -> None:
+        if not isinstance(model, Module):
+            raise InputTypeError(f"model must be a gradproof.nn.Module, got {describe(model)}")
+        for method in ("step", "state_dict", "load_state_dict"):
+            if not callable(getattr(optimizer, method, None)):
+                raise InputTypeError(
+                    f"optimizer must have a {method}() method (a gradproof.optim optimizer), "
+                    f"got {describe(optimizer)}"
+                )
+        if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+            raise InputTypeError(f"scheduler must have a step() method, got {describe(scheduler)}")
+        if scheduler_interval not in SCHEDULER_INTERVALS:
+            raise InputError(
+                f"scheduler_interval must be one of {SCHEDULER_INTERVALS}, got "
+                f"{scheduler_interval!r}"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise InputTypeError(f"seed must be an int, got {describe(seed)}")
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
+        self.loss_fn = loss_function(loss)
+        self.batch_size = _optional_positive(batch_size, "batch_size")
+        self.epochs = _optional_positive(epochs, "epochs")
+        if self.batch_size is None or self.epochs is None:
+            raise InputError("batch_size and epochs must be positive ints, not None")
+        self.seed = int(seed)
+        self.scheduler_interval = scheduler_interval
+        self.clip_norm = _optional_positive(clip_norm, "clip_norm", float)
+        self.patience = _optional_positive(early_stopping_patience, "early_stopping_patience")
+        self.restore_best = bool(restore_best)
+        self.hooks = list(hooks)
+        self.progress = bool(progress)
+        self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
+        self.checkpoint_every = _optional_positive(checkpoint_every, "checkpoint_every")
+        self.keep_checkpoints = _optional_positive(keep_checkpoints, "keep_checkpoints")
+        self.eval_batch_size = _optional_positive(eval_batch_size, "eval_batch_size")
+
+        self.rng = np.random.default_rng(self.seed)
+        self.epoch = 0  # epochs completed
+        self.step = 0  # optimizer steps completed
+        self.history = History()
+        self.best_state: dict[str, np.ndarray] | None = None
+        self.epochs_since_best = 0
+        self.stop_training = False
+
+    # --- evaluation ----------------------------------------------------------
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """``(mean loss, accuracy)`` of the model on ``x`` (N, ...) and ``y`` (N,), in eval mode.
+
+        The model's train/eval mode is restored afterwards.
+        """
+        x, y = check_data(x, y, "evaluate")
+        if len(y) == 0:
+            raise InputError("evaluate: x and y are empty")
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            total_loss, correct = 0.0, 0.0
+            for xb, yb in minibatches(x, y, self.eval_batch_size, shuffle=False):
+                scores = self.model.forward(xb)
+                value, _ = self.loss_fn(scores, yb)
+                total_loss += float(value) * len(yb)
+                correct += accuracy(scores, yb) * len(yb)
+        finally:
+            self.model.train(was_training)
+        return total_loss / len(y), correct / len(y)
+
+    # --- training ------------------------------------------------------------
+    def fit(self, data: Dataset, resume: bool = False) -> History:
+        """Train for the remaining epochs on ``data``; return the :class:`History`.
+
+        With ``resume`` the newest complete checkpoint in ``checkpoint_dir`` (if
+        any) is loaded first, and training continues from it exactly.
+        """
+        if not isinstance(data, Dataset):
+            raise InputTypeError(
+                f"data must be a gradproof.data.Dataset (see gradproof.data.load_dataset), "
+                f"got {describe(data)}"
+            )
+        if resume:
+            if self.checkpoint_dir is None:
+                raise InputError("resume=True needs checkpoint_dir")
+            path = ckpt.latest_checkpoint(self.checkpoint_dir)
+            if path is not None:
+                self.load_checkpoint(path)
+        has_val = len(data.y_val) > 0
+        if self.patience is not None and not has_val:
+            raise InputError("early_stopping_patience needs a validation split (x_val is empty)")
+        call_hooks(self.hooks, "on_fit_start", self)
+        while self.epoch < self.epochs and not self.stop_training:
+            self._run_epoch(data, has_val)
+        if self.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        call_hooks(self.hooks, "on_fit_end", self, self.history)
+        return self.history
+
+    def _run_epoch(self, data: Dataset, has_val: bool) -> None:
+        start = time.perf_counter()
+        train_loss, train_acc = self._train_one_epoch(data.x_train, data.y_train)
+        val_loss, val_acc = self.evaluate(data.x_val, data.y_val) if has_val else (None, None)
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
+            self.scheduler.step()
+        is_best = has_val and (self.history.best_val_acc is None
+                               or val_acc > self.history.best_val_acc)
+        if is_best:
+            self.history.best_epoch, self.history.best_val_acc = self.epoch, val_acc
+            self.best_state = self.model.state_dict()
+            self.epochs_since_best = 0
+        elif has_val:
+            self.epochs_since_best += 1
+            if self.patience is not None and self.epochs_since_best >= self.patience:
+                self.history.stopped_early = self.stop_training = True
+        seconds = time.perf_counter() - start
+        lr = _current_lr(self.optimizer)
+        for name, value in (("train_loss", train_loss), ("train_acc", train_acc),
+                            ("val_loss", val_loss), ("val_acc", val_acc), ("lr", lr),
+                            ("seconds", seconds)):
+            getattr(self.history, name).append(value)
+        info = EpochInfo(self.epoch, self.epochs, self.step, train_loss, train_acc, val_loss,
+                         val_acc, seconds, bool(is_best), lr)
+        self.epoch += 1
+        # hooks first, so that the checkpoint holds their state after this epoch and their
+        # request to stop; an exception here leaves the previous checkpoint as the latest
+        call_hooks(self.hooks, "on_epoch_end", self, info)
+        last = self.epoch == self.epochs or self.stop_training
+        if self.checkpoint_dir is not None and (last or self.epoch % self.checkpoint_every == 0):
+            self.save_checkpoint()
+
+    def _train_one_epoch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """One pass over shuffled minibatches; returns the epoch's mean loss and accuracy.
+
+        Both are averaged over the batches as they were trained (train mode,
+        parameters changing), weighted by batch size.
+        """
+        self.model.train()
+        num_batches = -(-len(y) // self.batch_size)
+        bar = ProgressBar(num_batches, f"epoch {self.epoch + 1}/{self.epochs}",
+                          enabled=self.progress)
+        total_loss, correct = 0.0, 0.0
+        params = self.model.parameters()
+        try:
+            for index, (xb, yb) in enumerate(minibatches(x, y, self.batch_size, self.rng)):
+                self.model.zero_grad()
+                scores = self.model.forward(xb)
+                value, dscores = self.loss_fn(scores, yb)
+                self.model.backward(dscores)
+                info = StepInfo(self.step, self.epoch, index, num_batches, float(value), xb, yb,
+                                scores, lr=_current_lr(self.optimizer))
+                call_hooks(self.hooks, "on_after_backward", self, info)
+                if self.clip_norm is not None:
+                    from ..optim import clip_grad_norm
+
+                    info.grad_norm = float(clip_grad_norm(params, self.clip_norm))
+                self.optimizer.step()
+                self.step += 1
+                if self.scheduler is not None and self.scheduler_interval == "step":
+                    self.scheduler.step()
+                call_hooks(self.hooks, "on_step", self, info)
+                total_loss += float(value) * len(yb)
+                correct += accuracy(scores, yb) * len(yb)
+                bar.update(index + 1, float(value))
+        finally:
+            bar.close()
+        return total_loss / len(y), correct / len(y)
+
+    # --- checkpoints ---------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the rest of the run depends on, as a tree of plain values and arrays."""
+        hooks = {str(i): h.state_dict() for i, h in enumerate(self.hooks)
+                 if callable(getattr(h, "state_dict", None))}
+        return {
+            "config": {"seed": self.seed, "batch_size": self.batch_size, "loss": self.loss_name,
+                       "scheduler_interval": self.scheduler_interval},
+            "epoch": self.epoch,
+            "step": self.step,
+            "epochs_since_best": self.epochs_since_best,
+            "stop_training": self.stop_training,
+            "history": self.history.to_dict(),
+            "rng": self.rng.bit_generator.state,
+            "model": self.model.state_dict(),
+            "model_rngs": {k: g.bit_generator.state
+                           for k, g in _model_generators(self.model).items()},
+            "best": self.best_state,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "hooks": hooks,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; the run must be configured the same way."""
+        config = state["config"]
+        mine = self.state_dict()["config"]
+        differ = {k: (config.get(k), v) for k, v in mine.items() if config.get(k) != v}
+        if differ:
+            raise ckpt.CheckpointError(
+                "the checkpoint was made by a differently configured run; "
+                + ", ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in differ.items())
+            )
+        generators = _model_generators(self.model)
+        if set(generators) != set(state["model_rngs"]):
+            raise ckpt.CheckpointError(
+                f"the model's random generators {sorted(generators)} do not match the "
+                f"checkpoint's {sorted(state['model_rngs'])}"
+            )
+        if (self.scheduler is None) != (state["scheduler"] is None):
+            raise ckpt.CheckpointError("the checkpoint and this run differ in having a scheduler")
+        self.model.load_state_dict(state["model"])
+        for key, gen in generators.items():
+            _set_generator_state(gen, state["model_rngs"][key])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        for index, hook_state in state["hooks"].items():
+            self.hooks[int(index)].load_state_dict(hook_state)
+        _set_generator_state(self.rng, state["rng"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.epochs_since_best = int(state["epochs_since_best"])
+        self.stop_training = bool(state["stop_training"])
+        self.history = History.from_dict(state["history"])
+        self.best_state = state["best"]
+
+    def save_checkpoint(self) -> str:
+        """Write a checkpoint of the run now into ``checkpoint_dir``; return its JSON path."""
+        if self.checkpoint_dir is None:
+            raise InputError("save_checkpoint needs checkpoint_dir")
+        return ckpt.save_checkpoint(self.checkpoint_dir, self.epoch, self.state_dict(),
+                                    keep_last=self.keep_checkpoints)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore the run from a checkpoint's JSON path (see :mod:`gradproof.train.checkpoint`)."""
+        self.load_state_dict(ckpt.load_checkpoint(path))

@@ -1,0 +1,120 @@
+"""``gradproof train KIND --data ...``: output, defaults, checkpoints, errors, extension."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gradproof.cli import build_parser, main
+from gradproof.train import cli as train_cli
+from gradproof.train.kinds import KINDS, MLP_KIND, ModelKind, register_kind
+
+FAST = ["--data", "spiral", "--epochs", "3", "--no-progress"]
+
+
+def run_json(capsys, *argv: str) -> dict:
+    assert main(["train", "mlp", *argv, "--json"]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out)
+
+
+def test_train_prints_each_epoch_and_the_test_accuracy(capsys):
+    assert main(["train", "mlp", *FAST]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 3
+    assert "Dataset('spiral'" in out and lines[-1].startswith("test loss ")
+    assert "test accuracy" in lines[-1]
+
+
+def test_json_summary_goes_to_stdout_and_epoch_lines_to_stderr(capsys):
+    assert main(["train", "mlp", *FAST, "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["kind"] == "mlp" and summary["data"] == "spiral"
+    assert summary["epochs_run"] == 3 and len(summary["history"]["val_acc"]) == 3
+    assert 0 <= summary["test_acc"] <= 1
+    assert captured.err.count("\nepoch ") + captured.err.startswith("epoch ") == 3
+
+
+def test_left_out_options_take_the_kinds_defaults_for_the_data_set():
+    args = build_parser().parse_args(["train", "mlp", "--data", "digits"])
+    train_cli._fill_defaults(args, MLP_KIND)
+    for name, value in MLP_KIND.defaults_for("digits").items():
+        assert getattr(args, name) == value, name
+    assert args.optimizer == train_cli.COMMON_DEFAULTS["optimizer"]
+
+
+def test_given_options_override_the_defaults(capsys):
+    summary = run_json(capsys, *FAST, "--hidden", "16,8", "--norm", "layer", "--dropout",
+                       "0.2", "--optimizer", "sgd", "--lr", "0.05", "--batch-size", "16",
+                       "--dtype", "float64", "--schedule", "none", "--clip-norm", "1")
+    options = summary["options"]
+    assert options["hidden"] == [16, 8] and options["norm"] == "layer"
+    assert options["optimizer"] == "sgd" and options["batch_size"] == 16
+    assert summary["history"]["lr"] == [0.05] * 3  # no schedule
+
+
+def test_resume_from_the_cli_continues_exactly(capsys, tmp_path):
+    reference = run_json(capsys, *FAST)
+    ckpt = str(tmp_path / "ckpt")
+    run_json(capsys, *FAST, "--checkpoint-dir", ckpt)
+    os.unlink(os.path.join(ckpt, "epoch-0003.json"))  # as if killed during epoch 3
+    resumed = run_json(capsys, *FAST, "--checkpoint-dir", ckpt, "--resume")
+    assert resumed["test_loss"] == reference["test_loss"]
+    for key in ("train_loss", "val_loss", "val_acc"):
+        assert resumed["history"][key] == reference["history"][key]
+
+
+def test_plot_option_writes_a_png(capsys, tmp_path):
+    path = tmp_path / "curves.png"
+    assert main(["train", "mlp", *FAST, "--plot", str(path)]) == 0
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data", "cifar"], "expected one of ['digits', 'mnist1d', 'spiral']"),
+        (["--data", "digits", "--hidden", "256,x"], "comma-separated layer widths"),
+        (["--data", "digits", "--norm", "group"], "invalid choice: 'group'"),
+    ],
+)
+def test_bad_options_exit_with_status_2_and_say_why(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "mlp", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resume_needs_a_checkpoint_dir():
+    with pytest.raises(SystemExit, match="--resume needs --checkpoint-dir"):
+        main(["train", "mlp", *FAST, "--resume"])
+
+
+def test_a_model_kind_can_be_registered_as_a_new_sub_choice(capsys):
+    built = []
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--width", type=int, default=None)
+
+    def build(args, data):
+        from gradproof.nn.models import MLP
+
+        built.append(args.width)
+        return MLP(data.num_features, [args.width], data.num_classes, rng=args.seed,
+                   dtype=args.dtype)
+
+    register_kind(ModelKind("toy", "a test kind", add_arguments, build,
+                            defaults={"*": {"width": 7, "epochs": 2}}))
+    try:
+        assert main(["train", "toy", "--data", "spiral", "--no-progress", "--json"]) == 0
+    finally:
+        del KINDS["toy"]
+    summary = json.loads(capsys.readouterr().out)
+    assert built == [7] and summary["kind"] == "toy" and summary["epochs_run"] == 2
+    assert np.isfinite(summary["test_loss"])
