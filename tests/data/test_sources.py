@@ -17,7 +17,7 @@ from gradproof.data import (
     load_spiral,
     make_spiral,
 )
-from gradproof.errors import InputError
+from gradproof.errors import InputError, InputTypeError
 
 
 def rows_of(x: np.ndarray) -> set[bytes]:
@@ -64,6 +64,15 @@ def test_mnist1d_small_sizes_and_signal_layout():
     data = load_mnist1d(num_train=95, num_test=23, val_fraction=0.2, flatten=False)
     assert data.x_train.shape[1:] == (1, 40)
     assert (len(data.y_train) + len(data.y_val), len(data.y_test)) == (95, 23)
+
+
+def test_mnist1d_split_seed_moves_the_validation_split_and_seed_makes_new_data():
+    base = load_mnist1d(num_train=90, num_test=10, standardize=False)
+    other_split = load_mnist1d(num_train=90, num_test=10, split_seed=1, standardize=False)
+    other_data = load_mnist1d(num_train=90, num_test=10, seed=1, standardize=False)
+    assert np.array_equal(base.x_test, other_split.x_test)
+    assert rows_of(base.x_val) != rows_of(other_split.x_val)
+    assert rows_of(base.x_test).isdisjoint(rows_of(other_data.x_test))
 
 
 def test_mnist1d_rejects_bad_sizes():
@@ -129,3 +138,24 @@ def test_npz_file_missing_arrays_named(tmp_path):
 def test_unknown_data_set_name_lists_the_known_ones():
     with pytest.raises(InputError, match=r"unknown data set 'cifar'.*'digits', 'mnist1d'"):
         load_dataset("cifar")
+
+
+def test_npz_file_integer_images_are_flattened_on_request(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (30, 4, 4), dtype=np.uint8)
+    labels = np.arange(30) % 3
+    path = tmp_path / "images.npz"
+    np.savez(path, x_train=images[:20], y_train=labels[:20], x_val=images[20:25],
+             y_val=labels[20:25], x_test=images[25:], y_test=labels[25:])
+    data = load_npz(path, flatten=True, standardize=False, dtype=np.float32)
+    assert data.x_train.shape == (20, 16) and data.dtype == np.float32
+    assert np.array_equal(data.x_val, images[20:25].reshape(5, 16))
+    assert load_npz(path).feature_shape == (4, 4)
+
+
+def test_npz_file_with_float_labels_is_refused(tmp_path):
+    path = tmp_path / "float_labels.npz"
+    x = np.zeros((4, 2))
+    np.savez(path, x_train=x, y_train=np.zeros(4), x_test=x, y_test=np.zeros(4, int))
+    with pytest.raises(InputTypeError, match="x_train/y_train: y must be integer class labels"):
+        load_npz(path)

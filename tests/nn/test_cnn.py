@@ -273,3 +273,30 @@ def test_train_cnn_mnist1d_runs_with_the_trainer():
     assert 0.0 <= result["test_acc"] <= 1.0
     assert np.isfinite(result["test_loss"])
     assert isinstance(result["model"], CNN1d)
+
+
+def test_cnn_kind_builds_the_model_that_fits_the_data():
+    import argparse
+
+    from gradproof.data import Dataset
+    from gradproof.nn.cnn_kind import CNN_KIND
+
+    def data(feature_shape):
+        x = np.zeros((4, *feature_shape))
+        y = np.array([0, 1, 2, 0])
+        return Dataset(x, y, x, y, x, y, 3, "fake")
+
+    args = argparse.Namespace(channels=[2, 3], kernel_size=3, dropout=0.0, seed=0, dtype="float64")
+    signal_model = CNN_KIND.build(args, data((1, 16)))
+    image_model = CNN_KIND.build(args, data((2, 8, 8)))
+    assert isinstance(signal_model, CNN1d) and signal_model.forward(np.zeros((4, 1, 16))).shape == (
+        4,
+        3,
+    )
+    assert isinstance(image_model, SmallCNN) and image_model.forward(
+        np.zeros((4, 2, 8, 8))
+    ).shape == (4, 3)
+    with pytest.raises(InputError, match="cnn needs signals"):
+        CNN_KIND.build(args, data((16,)))
+    assert CNN_KIND.data_options == {"flatten": False}
+    assert CNN_KIND.defaults_for("mnist1d")["optimizer"] == "adamw"

@@ -32,3 +32,27 @@ def test_sparse_bug_spread_over_every_block_is_localised():
     report = check_vjp(lambda x: (x**2, x), backward, x)
     assert not report.ok
     assert {c[1] for c, _, _ in report.inputs[0].worst} == {12}
+
+
+def test_mathematically_zero_gradient_is_not_called_nonlinear():
+    # A bias before a normalisation has an exactly-zero gradient, which the
+    # backward returns as rounding noise; noise is not linear in dout, but it is
+    # no bug. It was once reported as "backward is not linear in dout".
+    rng = np.random.default_rng(0)
+    x, b = rng.standard_normal((8, 5)), rng.standard_normal(5)
+
+    def forward(x, b):
+        z = x + b
+        mu, var = z.mean(0), z.var(0)
+        xhat = (z - mu) / np.sqrt(var + 1e-5)
+        return xhat, (xhat, var)
+
+    def backward(dout, cache):
+        xhat, var = cache
+        n = dout.shape[0]
+        dx = (n * dout - dout.sum(0) - xhat * (dout * xhat).sum(0)) / (n * np.sqrt(var + 1e-5))
+        return dx, dx.sum(0)
+
+    report = check_vjp(forward, backward, x, b)
+    assert report.ok, str(report)
+    assert not check_vjp(forward, lambda d, c: (backward(d, c)[0], np.abs(d).sum(0)), x, b).ok

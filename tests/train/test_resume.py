@@ -29,7 +29,7 @@ def assert_bitwise_equal(resumed: dict, reference: dict) -> None:
 
 def assert_same_history(resumed, reference) -> None:
     for field in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "best_epoch",
-                  "best_val_acc", "stopped_early"):
+                  "best_val_acc", "best_val_loss", "stopped_early"):
         assert getattr(resumed, field) == getattr(reference, field), field
 
 

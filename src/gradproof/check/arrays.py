@@ -23,6 +23,7 @@ __all__ = [
     "snapshot",
     "changed_arrays",
     "first_difference",
+    "perturbation_scale",
 ]
 
 
@@ -128,3 +129,21 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[tuple[int, ...], int
 def deepcopy_inputs(inputs: tuple) -> tuple:
     """Fresh copies of the inputs, so that no call can corrupt the caller's arrays."""
     return tuple(x.copy() if isinstance(x, np.ndarray) else copy.deepcopy(x) for x in inputs)
+
+
+def perturbation_scale(x: np.ndarray) -> np.ndarray:
+    """Per-coordinate perturbation scale: ``|x_k|``, capped by the spread of the input.
+
+    Relative steps keep small positive values (log near 0) inside their domain
+    and large values above their rounding; the cap at the input's standard
+    deviation keeps values with a large common offset (1e3 + noise) from being
+    perturbed far beyond the scale on which the function varies. Exact zeros
+    get the spread (or 1 for an all-zero input).
+    """
+    x64 = np.abs(x.astype(np.float64)).ravel()
+    if not x64.size:
+        return x64
+    spread = float(np.std(x.astype(np.float64)))
+    if not (spread > 0 and np.isfinite(spread)):
+        spread = float(np.max(x64)) if np.max(x64) > 0 else 1.0
+    return np.where(x64 > 0, np.minimum(x64, spread), spread)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, InputTypeError, describe
-from .arrays import deepcopy_inputs, default_step, is_float_array
+from .arrays import deepcopy_inputs, default_step, is_float_array, perturbation_scale
 from .calls import Call, CallError
 from .localize import localize, single_coordinates
 from .numeric import Direction, DirectionResult, Measurer
@@ -94,24 +94,6 @@ def _checker_rng(seed: int | None) -> np.random.Generator:
     hides a transposed gradient.
     """
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x67726164,)))
-
-
-def _scale(x: np.ndarray) -> np.ndarray:
-    """Per-coordinate perturbation scale: ``|x_k|``, capped by the spread of the input.
-
-    Relative steps keep small positive values (log near 0) inside their domain
-    and large values above their rounding; the cap at the input's standard
-    deviation keeps values with a large common offset (1e3 + noise) from being
-    perturbed far beyond the scale on which the function varies. Exact zeros
-    get the spread (or 1 for an all-zero input).
-    """
-    x64 = np.abs(x.astype(np.float64)).ravel()
-    if not x64.size:
-        return x64
-    spread = float(np.std(x.astype(np.float64)))
-    if not (spread > 0 and np.isfinite(spread)):
-        spread = float(np.max(x64)) if np.max(x64) > 0 else 1.0
-    return np.where(x64 > 0, np.minimum(x64, spread), spread)
 
 
 def check_vjp(
@@ -277,7 +259,7 @@ def check_vjp(
             "the checker measured with central differences ('fd')"
         )
         report.method = "fd"
-    scales = {i: _scale(inputs[i]) for i in value_idx}
+    scales = {i: perturbation_scale(inputs[i]) for i in value_idx}
     for i in value_idx:
         results[i].step = steps[i]
     shapes_for_factors = [(f"input {i}", np.shape(x)) for i, x in enumerate(inputs)]

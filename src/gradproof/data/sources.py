@@ -86,6 +86,7 @@ def load_mnist1d(
     num_test: int = 1000,
     val_fraction: float = 0.1,
     seed: int = 42,
+    split_seed: int = 0,
     standardize: bool = True,
     flatten: bool = True,
     dtype=np.float64,
@@ -95,8 +96,9 @@ def load_mnist1d(
     Uses the ``mnist1d`` package's generator (``make_dataset`` with
     ``get_dataset_args()``), never its download or pickle cache. With the
     defaults (4000 / 1000, seed 42) the train and test examples are the ones of
-    the paper's data set. ``val_fraction`` of the ``num_train`` examples is held
-    out for validation (stratified, seeded by ``seed``). Inputs: (N, 40) with
+    the paper's data set; ``seed`` seeds the generator, so another seed is
+    another data set. ``val_fraction`` of the ``num_train`` examples is held out
+    for validation (stratified, seeded by ``split_seed``). Inputs: (N, 40) with
     ``flatten``, else (N, 1, 40) for 1-D convolutions.
 
     The generator seeds NumPy's and Python's global RNGs; their states are
@@ -119,7 +121,7 @@ def load_mnist1d(
     y = np.asarray(made["y"], dtype=np.int64)[:total]
     x = x if flatten else x[:, None, :]
     x_rest, y_rest = x[:num_train], y[:num_train]
-    split = train_val_test_split(x_rest, y_rest, val_fraction, 0.0, seed, 10, "mnist1d")
+    split = train_val_test_split(x_rest, y_rest, val_fraction, 0.0, split_seed, 10, "mnist1d")
     data = Dataset(split.x_train, split.y_train, split.x_val, split.y_val,
                    x[num_train:], y[num_train:], 10, "mnist1d")
     return _finish(data, standardize, dtype)

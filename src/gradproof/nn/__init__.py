@@ -1,4 +1,15 @@
-"""gradproof.nn: layers with explicit, proven backward passes."""
+"""gradproof.nn: layers with explicit, proven backward passes.
 
-from . import functional  # noqa: F401
+``gradproof.nn.functional`` holds the pure forward/backward pairs (CS231n
+style); the modules below hold parameters and compose them.
+"""
+
+from . import functional, init  # noqa: F401
+from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh, activation  # noqa: F401
+from .containers import Flatten, Residual, Sequential  # noqa: F401
+from .dropout import Dropout  # noqa: F401
+from .dtypes import to_dtype  # noqa: F401
+from .linear import Linear  # noqa: F401
+from .models import MLP, loss_and_backward, loss_function  # noqa: F401
 from .module import Module, Parameter  # noqa: F401
+from .norm import BatchNorm1d, LayerNorm  # noqa: F401

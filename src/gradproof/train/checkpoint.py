@@ -49,6 +49,7 @@ __all__ = [
 
 FORMAT = "gradproof-checkpoint-1"
 _NAME = re.compile(r"^epoch-(\d+)\.json$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/]")
 
 
 class CheckpointError(GradproofError, ValueError):
@@ -61,8 +62,9 @@ def encode_tree(tree: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
     if isinstance(tree, np.ndarray):
         if tree.dtype.hasobject:
             raise InputTypeError(f"{prefix}: object arrays cannot be checkpointed")
-        arrays[prefix] = tree
-        return {"__array__": prefix}
+        key = _array_key(prefix, arrays)
+        arrays[key] = tree
+        return {"__array__": key}
     if isinstance(tree, np.generic):  # NumPy scalar: keep its dtype as a 0-d array
         return encode_tree(np.asarray(tree), arrays, prefix) | {"__scalar__": True}
     if tree is None or isinstance(tree, (bool, int, float, str)):
@@ -80,6 +82,17 @@ def encode_tree(tree: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
         f"{prefix}: cannot checkpoint {describe(tree)}; state must be made of dicts, lists, "
         "numbers, strings, None and NumPy arrays"
     )
+
+
+def _array_key(path: str, arrays: dict[str, np.ndarray]) -> str:
+    """A unique, file-name-safe key for the array at ``path`` (``"state/model/0.weight"``).
+
+    Dict keys may hold any character (a NUL, a slash) and two paths may collide
+    (``{"a/b": ...}`` and ``{"a": {"b": ...}}``): odd characters become ``_`` and
+    a taken key gets a ``~N`` suffix; the JSON records the key actually used.
+    """
+    key = _UNSAFE.sub("_", path)
+    return key if key not in arrays else f"{key}~{len(arrays)}"
 
 
 def decode_tree(tree: Any, arrays: dict[str, np.ndarray]) -> Any:

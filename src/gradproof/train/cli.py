@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import json
 import sys
+import textwrap
 import time
 from typing import Any
 
@@ -75,7 +76,8 @@ def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=None,
                         help="early stopping: epochs without a better validation accuracy")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the weights, the dropout masks, the shuffling and the split")
+                        help="seed of the weights, the dropout masks and the shuffling (the "
+                             "data splits are fixed, so runs of any seed share a test set)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--checkpoint-dir", default=None, help="save a checkpoint every epoch")
     parser.add_argument("--resume", action="store_true",
@@ -140,8 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit("gradproof train: --resume needs --checkpoint-dir")
     log = sys.stderr if args.json else sys.stdout
     start = time.perf_counter()
-    data = load_dataset(args.data, seed=args.seed, dtype=np.dtype(args.dtype),
-                        **kind.data_options)
+    data = load_dataset(args.data, dtype=np.dtype(args.dtype), **kind.data_options)
     model = kind.build(args, data)
     steps_per_epoch = -(-len(data.y_train) // args.batch_size)
     optimizer, scheduler = _build_optimizer(args, model, steps_per_epoch)
@@ -171,6 +172,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _defaults_epilog(kind: ModelKind) -> str:
+    """The defaults of options left out, per data set, for ``--help``."""
+    sections = [("defaults:", COMMON_DEFAULTS | kind.defaults_for("*"))]
+    sections += [(f"with --data {name}:", kind.defaults[name])
+                 for name in sorted(kind.defaults) if name != "*"]
+    return "\n".join(textwrap.fill(f"{title} {_options_text(options)}", width=78,
+                                    subsequent_indent="    ", break_on_hyphens=False)
+                      for title, options in sections)
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    def show(value: Any) -> str:
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    return " ".join(f"--{k.replace('_', '-')} {show(v)}" for k, v in options.items()
+                    if v is not None)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gradproof train`` with one sub-choice per registered model kind."""
     for name in KIND_MODULES:
@@ -178,7 +197,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a model on a built-in data set")
     kinds = train.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind in KINDS.values():
-        parser = kinds.add_parser(kind.name, help=kind.help, description=kind.help)
+        parser = kinds.add_parser(kind.name, help=kind.help, description=kind.help,
+                                  epilog=_defaults_epilog(kind),
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_common_arguments(parser)
         kind.add_arguments(parser)
         parser.set_defaults(func=run)

@@ -18,7 +18,8 @@ class History:
     ``val_loss``/``val_acc`` hold None for epochs without validation.
     ``lr`` is the learning rate at the end of each epoch (None when the
     optimizer exposes none), ``seconds`` the wall time of each epoch.
-    ``best_epoch`` (from 0) has the best validation accuracy ``best_val_acc``;
+    ``best_epoch`` (from 0) has the best validation accuracy ``best_val_acc``
+    (ties: the lowest validation loss, ``best_val_loss``);
     ``stopped_early`` says whether early stopping ended the run.
     """
 
@@ -30,6 +31,7 @@ class History:
     seconds: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     best_val_acc: float | None = None
+    best_val_loss: float | None = None
     stopped_early: bool = False
 
     @property

@@ -115,7 +115,8 @@ class Trainer:
         Stop after this many epochs without a better validation accuracy.
     restore_best:
         At the end of :meth:`fit`, load the parameters (and buffers) of the
-        epoch with the best validation accuracy (default True).
+        epoch with the best validation accuracy, ties going to the lower
+        validation loss (default True).
     hooks:
         Callback objects, see :mod:`gradproof.train.hooks`.
     progress:
@@ -249,10 +250,10 @@ class Trainer:
         val_loss, val_acc = self.evaluate(data.x_val, data.y_val) if has_val else (None, None)
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
-        is_best = has_val and (self.history.best_val_acc is None
-                               or val_acc > self.history.best_val_acc)
+        is_best = has_val and self._improves(val_acc, val_loss)
         if is_best:
-            self.history.best_epoch, self.history.best_val_acc = self.epoch, val_acc
+            self.history.best_epoch = self.epoch
+            self.history.best_val_acc, self.history.best_val_loss = val_acc, val_loss
             self.best_state = self.model.state_dict()
             self.epochs_since_best = 0
         elif has_val:
@@ -274,6 +275,13 @@ class Trainer:
         last = self.epoch == self.epochs or self.stop_training
         if self.checkpoint_dir is not None and (last or self.epoch % self.checkpoint_every == 0):
             self.save_checkpoint()
+
+    def _improves(self, val_acc: float, val_loss: float) -> bool:
+        """A better validation accuracy, or the same with a lower loss (small validation sets
+        tie often, and the loss then tells the better model)."""
+        best_acc, best_loss = self.history.best_val_acc, self.history.best_val_loss
+        return best_acc is None or val_acc > best_acc or (val_acc == best_acc
+                                                          and val_loss < best_loss)
 
     def _train_one_epoch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """One pass over shuffled minibatches; returns the epoch's mean loss and accuracy.

@@ -203,7 +203,8 @@ def _moving_average(running: np.ndarray, batch: np.ndarray, momentum: float) -> 
     return (momentum * running + (1 - momentum) * batch).astype(running.dtype, copy=False)
 
 
-def _channel_params(x, gamma, beta, C: int, meaning: str):
+def _channel_params(gamma, beta, C: int, meaning: str):
+    """gamma and beta: float arrays of shape (C,)."""
     gamma, beta = float_array("gamma", gamma), float_array("beta", beta)
     check_shape("gamma", gamma, (C,), meaning)
     check_shape("beta", beta, (C,), meaning)
@@ -274,7 +275,7 @@ def batchnorm(
             f"x must have shape (N, D) (2 dimensions), got {x.shape}; "
             "use spatial_batchnorm for (N, C, H, W)"
         )
-    gamma, beta = _channel_params(x, gamma, beta, x.shape[1], "(D,) with D = x.shape[1]")
+    gamma, beta = _channel_params(gamma, beta, x.shape[1], "(D,) with D = x.shape[1]")
     return _batch_stats_forward("batchnorm", x, gamma, beta, bn_param, (0,))
 
 
@@ -329,7 +330,7 @@ def spatial_batchnorm(
     x = float_array("x", x)
     if x.ndim != 4:
         raise InputError(f"x must have shape (N, C, H, W) (4 dimensions), got {x.shape}")
-    gamma, beta = _channel_params(x, gamma, beta, x.shape[1], "(C,) with C = x.shape[1]")
+    gamma, beta = _channel_params(gamma, beta, x.shape[1], "(C,) with C = x.shape[1]")
     return _batch_stats_forward("spatial_batchnorm", x, gamma, beta, bn_param, (0, 2, 3))
 
 
@@ -360,7 +361,7 @@ def layernorm(
     x = float_array("x", x)
     if x.ndim < 1 or x.shape[-1] == 0:
         raise InputError(f"x must have shape (..., D) with D >= 1, got {x.shape}")
-    gamma, beta = _channel_params(x, gamma, beta, x.shape[-1], "(D,) with D = x.shape[-1]")
+    gamma, beta = _channel_params(gamma, beta, x.shape[-1], "(D,) with D = x.shape[-1]")
     xhat, _, _, _, inv_std = _normalize(x, (-1,), eps)
     fields = dict(
         layer="layernorm",
