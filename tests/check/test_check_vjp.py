@@ -437,3 +437,32 @@ def test_no_float_input_raises():
 def test_forward_that_does_not_return_a_pair_is_reported():
     report = check_vjp(lambda x: x * 2, lambda d, c: d, RNG.standard_normal(3))
     assert not report.ok and "(out, cache)" in str(report)
+
+
+# --- 7. complex step ---------------------------------------------------------------
+def _smooth(x):
+    return np.tanh(x) * np.exp(x / 3), x
+
+
+def _smooth_backward(dout, x):
+    return dout * ((1 - np.tanh(x) ** 2) * np.exp(x / 3) + np.tanh(x) * np.exp(x / 3) / 3)
+
+
+def test_complex_step_sees_a_1e9_error_that_central_differences_cannot():
+    x = RNG.standard_normal((6, 5))
+
+    def subtle(dout, x):
+        return _smooth_backward(dout, x) * (1 + 1e-9)
+
+    assert check_vjp(_smooth, _smooth_backward, x, method="complex").ok
+    assert check_vjp(_smooth, subtle, x, method="fd").ok  # below central differences' error
+    report = check_vjp(_smooth, subtle, x, method="complex")
+    assert not report.ok and report.method == "complex"
+    assert report.inputs[0].tol < 1e-12
+
+
+def test_complex_step_falls_back_when_the_forward_is_not_analytic():
+    x = RNG.standard_normal(9)
+    report = check_vjp(lambda x: (np.abs(x), x), lambda d, x: d * np.sign(x), x, method="complex")
+    assert report.ok and report.method == "fd"
+    assert any("central differences were used" in n for n in report.notes)

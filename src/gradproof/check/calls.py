@@ -8,6 +8,7 @@ evaluates ``phi`` at many perturbed points, in parallel when given an executor.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -64,6 +65,27 @@ def _phi_task(forward: Callable, args: tuple, douts: Sequence[Any]) -> float:
     out = result[0] if isinstance(result, tuple) and len(result) == 2 else result
     outs, _ = _as_outputs(out)
     return phi_of(outs, douts)
+
+
+def _phi_complex_task(forward: Callable, args: tuple, douts: Sequence[Any]) -> complex:
+    """``sum_j <dout_j, out_j>`` at a complex input, for the complex-step method.
+
+    NaN when the forward does not return complex outputs (it discarded the
+    imaginary part, so complex step cannot be used).
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ComplexWarning: the forward discards imaginary parts
+        result = forward(*args)
+    out = result[0] if isinstance(result, tuple) and len(result) == 2 else result
+    outs, _ = _as_outputs(out)
+    total = 0j
+    for o, d in zip(outs, douts):
+        if d is None:
+            continue
+        if not np.iscomplexobj(o):
+            return complex("nan")
+        total += complex(np.sum(np.ravel(np.asarray(d, dtype=np.float64)) * np.ravel(o)))
+    return total
 
 
 class Call:
@@ -170,6 +192,17 @@ class Call:
         args[i] = xi
         return tuple(args)
 
+    def phi_complex_batch(self, points: list[tuple[int, np.ndarray]]) -> list[complex]:
+        """``phi`` at complex points (complex-step method); NaN where unsupported."""
+        self.n_forward += len(points)
+        tasks = [self.args_with(i, xi) for i, xi in points]
+        if self.executor is not None:
+            futures = [self.executor.submit(_phi_complex_task, self.forward_fn, args, self.douts)
+                       for args in tasks]
+            return [_complex_or_nan(f.result) for f in futures]
+        return [_complex_or_nan(lambda a=args: _phi_complex_task(self.forward_fn, a, self.douts))
+                for args in tasks]
+
     def phi_batch(self, points: list[tuple[int, np.ndarray]]) -> list[float]:
         """``phi`` at each point ``(input index, replacement array)``."""
         self.n_forward += len(points)
@@ -182,6 +215,13 @@ class Call:
             return [_result_or_nan(f.result) for f in futures]
         return [_result_or_nan(lambda a=args: _phi_task(self.forward_fn, a, self.douts))
                 for args in tasks]
+
+
+def _complex_or_nan(get: Callable[[], complex]) -> complex:
+    try:
+        return complex(get())
+    except Exception:
+        return complex("nan")
 
 
 def _result_or_nan(get: Callable[[], float]) -> float:

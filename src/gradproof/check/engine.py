@@ -254,11 +254,7 @@ def check_vjp(
         steps,
     )
     if method == "complex":
-        report.notes.append(
-            "method='complex' is used only by gradproof.nn.numeric's numerical backward; "
-            "the checker measured with central differences ('fd')"
-        )
-        report.method = "fd"
+        measurer.enable_complex_step(call.phi_complex_batch)
     scales = {i: perturbation_scale(inputs[i]) for i in value_idx}
     for i in value_idx:
         results[i].step = steps[i]
@@ -286,6 +282,10 @@ def check_vjp(
                       rng)
     for i in value_idx:
         results[i].step = measurer.step[i]
+    if method == "complex":
+        report.notes.append(measurer.complex_note)
+        if measurer.complex_mode != "on":
+            report.method = "fd"
 
     return finish()
 

@@ -138,6 +138,16 @@ class Measurer:
         self.grad_noise = grad_noise
         self.step = step
         self.n_evals = 0
+        # complex step: None (off), "try" (validate on the first adapted
+        # measurements), "on" (validated: used for everything after)
+        self.complex_evaluate: Callable | None = None
+        self.complex_mode: str | None = None
+        self.complex_note = ""
+
+    def enable_complex_step(self, evaluate: Callable) -> None:
+        """Use complex-step derivatives once they agree with central differences."""
+        self.complex_evaluate = evaluate
+        self.complex_mode = "try"
 
     # ------------------------------------------------------------------
     def measure(
@@ -149,6 +159,8 @@ class Measurer:
         moved toward their balance; the adopted step of each input is then used
         for its later measurements.
         """
+        if self.complex_mode == "on":
+            return self._measure_complex(directions)
         results = self._measure_at(directions, [self.step[d.input] for d in directions])
         # Steps that left the function's domain (NaN/Inf) are shrunk; steps whose
         # measured truncation error dominates are refined once.
@@ -194,7 +206,71 @@ class Measurer:
                 used = [r.step for r in results if r.direction.input == i and r.finite]
                 if used:
                     self.step[i] = float(np.exp(np.mean(np.log(used))))
+            if self.complex_mode == "try":
+                results = self._validate_complex(directions, results)
         return results
+
+    # ------------------------------------------------------------------
+    def _validate_complex(self, directions, fd_results):
+        """Switch to complex step if it agrees with central differences everywhere.
+
+        A forward that is not complex-analytic (abs, comparisons, max) gives
+        wrong complex-step derivatives; central differences are the referee.
+        """
+        cs = self._measure_complex(directions)
+        for c, f in zip(cs, fd_results):
+            if not c.finite:
+                self.complex_mode = None
+                self.complex_note = (
+                    "complex step not usable: the forward does not return complex outputs "
+                    "for complex inputs; central differences were used"
+                )
+                return fd_results
+            if f.finite and not f.kink and abs(c.numeric - f.numeric) > f.tol:
+                self.complex_mode = None
+                self.complex_note = (
+                    "complex step disagrees with central differences (the forward is not "
+                    "complex-analytic: abs, max or comparisons?); central differences were used"
+                )
+                return fd_results
+        self.complex_mode = "on"
+        self.complex_note = "complex-step derivatives (validated against central differences)"
+        return cs
+
+    def _measure_complex(self, directions: Sequence[Direction]) -> list[DirectionResult]:
+        points = []
+        effective = []
+        for d in directions:
+            x = self.inputs[d.input]
+            cdtype = np.complex64 if x.dtype == np.float32 else np.complex128
+            t = 1e-8 if x.dtype == np.float32 else 1e-20
+            xc = x.astype(cdtype) + 1j * (t * d.u).astype(x.dtype)
+            points.append((d.input, xc))
+            effective.append((t, xc.imag.astype(np.float64) / t))
+        values = self.complex_evaluate(points)
+        self.n_evals += len(points)
+        out = []
+        for d, (t, u_eff), v in zip(directions, effective, values):
+            g = self.grads[d.input]
+            eps = float(np.finfo(self.inputs[d.input].dtype).eps)
+            analytic = inner(g, u_eff)
+            terms = float(np.sum(np.abs(g.ravel() * u_eff.ravel())))
+            a_round = eps * terms
+            gn = self.grad_noise[d.input]
+            if gn is not None:
+                a_round += 3.0 * safe_norm(gn.ravel() * u_eff.ravel())
+            if not np.isfinite(v):
+                out.append(DirectionResult(d, analytic, float("nan"), float("nan"), float("inf"),
+                                           t, 0.0, 0.0, a_round, finite=False, ok=True))
+                continue
+            numeric = v.imag / t
+            rounding = 64 * eps * max(terms, abs(numeric))
+            tol = rounding + SAFETY_ANALYTIC * a_round
+            r = DirectionResult(d, analytic, numeric, numeric - analytic, tol, t, 0.0, rounding,
+                                a_round, magnitude=safe_norm(g.ravel() * u_eff.ravel()))
+            r.ok = abs(r.residual) <= tol
+            out.append(r)
+        return out
 
     def _good_tol(self, r: DirectionResult) -> float:
         """A relative tolerance not worth improving (1000 x the best a central
