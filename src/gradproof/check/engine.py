@@ -394,7 +394,8 @@ def _conclude(measurer, i, x, scale, loc, top, res: InputResult, report: Report,
         "mismatch", i,
     ))
     g = res.analytic.astype(np.float64) if res.analytic is not None else np.zeros(shape)
-    found = describe_mismatch(res.label, samples, g, cands, i)
+    found = describe_mismatch(res.label, samples, g, cands, i,
+                              rel_tol=max(r.rel_tol for _, r in bad))
     report.problems.extend(found)
     res.diagnosis.extend(found)
     # errors confined to a slice?
@@ -455,7 +456,8 @@ def _check_full(measurer, i, x, scale, res: InputResult, report: Report, cands) 
         "mismatch", i,
     ))
     g = res.analytic.astype(np.float64)
-    found = describe_mismatch(res.label, samples, g, cands, i)
+    found = describe_mismatch(res.label, samples, g, cands, i,
+                              rel_tol=max(r.rel_tol for _, r in bad))
     for axis, index in shared_index([c for c, _, _ in samples], shape):
         found.append(Finding(
             f"input {res.label}: the errors are confined to index {index} along axis {axis}",

@@ -30,11 +30,11 @@ def factor_candidates(shapes: Sequence[tuple[str, tuple[int, ...]]]) -> list[tup
     return cands
 
 
-def _name_factor(r: float, cands: list[tuple[float, str]]) -> str:
+def _name_factor(r: float, cands: list[tuple[float, str]], rtol: float = 1e-3) -> str:
     for value, name in cands:
-        if abs(r - value) <= 1e-3 * value:
+        if abs(r - value) <= rtol * value:
             return f"the analytic gradient is {name} times too large"
-        if abs(r - 1 / value) <= 1e-3 / value:
+        if abs(r - 1 / value) <= rtol / value:
             return f"the analytic gradient is {name} times too small"
     if 0 < r < 1:
         return f"1/{1 / r:.4g} (a dropout keep probability or a scale missing?)"
@@ -47,8 +47,14 @@ def describe_mismatch(
     grad: np.ndarray,
     cands: list[tuple[float, str]],
     input_index: int,
+    rel_tol: float = 0.0,
 ) -> list[Finding]:
-    """Name the pattern of the wrong coordinates of one input, when there is one."""
+    """Name the pattern of the wrong coordinates of one input, when there is one.
+
+    ``rel_tol`` is the relative accuracy of the numeric values (float32
+    measurements are far less precise than float64 ones).
+    """
+    rtol = max(2e-3, 4 * rel_tol)
     if not samples:
         return []
     a = np.array([s[1] for s in samples])
@@ -66,8 +72,8 @@ def describe_mismatch(
     if np.all(nonzero_n):
         ratios = a / n
         med = float(np.median(ratios))
-        if len(samples) >= 2 and np.all(np.abs(ratios - med) <= 2e-3 * abs(med) + 1e-12):
-            if abs(med + 1) <= 2e-3:
+        if len(samples) >= 2 and np.all(np.abs(ratios - med) <= rtol * abs(med) + 1e-12):
+            if abs(med + 1) <= rtol:
                 found.append(Finding(
                     f"input {label}: the analytic gradient has the wrong sign "
                     f"(analytic = -1 x numeric at {len(samples)} coordinates)",
@@ -77,7 +83,7 @@ def describe_mismatch(
                 found.append(Finding(
                     f"input {label}: analytic = {med:.6g} x numeric at every coordinate "
                     f"checked ({len(samples)}): a constant factor; "
-                    + _name_factor(med, cands),
+                    + _name_factor(med, cands, rtol),
                     "factor", input_index,
                 ))
             return found
