@@ -377,27 +377,8 @@ def _conclude(measurer, i, x, scale, loc, top, res: InputResult, report: Report,
         if loc.kinks and res.ok:
             res.status = "ok (kinks)"
         return
-    res.ok = False
-    res.status = "FAIL"
-    samples = _per_coordinate(shape, scale, bad)
-    res.worst = samples[:5]
-    rel = max(r.rel_error for _, r in bad)
-    if rel > res.max_rel_error:
-        res.max_rel_error = rel
-        res.tol = max(r.rel_tol for _, r in bad)
-    where = ", ".join(str(c) for c, _, _ in samples[:3])
-    more = f" (and {len(samples) - 3} more)" if len(samples) > 3 else ""
-    scope = "sampled " if loc.widespread or loc.exhausted else ""
-    report.problems.append(Finding(
-        f"input {res.label}: gradient values are wrong at {len(samples)} {scope}coordinate(s) "
-        f"{where}{more}; e.g. analytic {samples[0][1]:.6g} vs numeric {samples[0][2]:.6g}",
-        "mismatch", i,
-    ))
-    g = res.analytic.astype(np.float64) if res.analytic is not None else np.zeros(shape)
-    found = describe_mismatch(res.label, samples, g, cands, i,
-                              rel_tol=max(r.rel_tol for _, r in bad))
-    report.problems.extend(found)
-    res.diagnosis.extend(found)
+    where = "sampled coordinate(s)" if loc.widespread or loc.exhausted else "coordinate(s)"
+    samples = _record_failure(res, report, i, shape, scale, bad, cands, where)
     # errors confined to a slice?
     coords = [c for c, _, _ in samples]
     for axis, index in shared_index(coords, shape):
@@ -422,6 +403,33 @@ def _conclude(measurer, i, x, scale, loc, top, res: InputResult, report: Report,
         break
 
 
+def _record_failure(res: InputResult, report: Report, i: int, shape, scale, bad, cands,
+                    where: str) -> list[tuple[tuple[int, ...], float, float]]:
+    """Mark input ``i`` failed from its wrong coordinates ``bad`` (worst first), add the
+    mismatch finding and the pattern's; return the per-coordinate samples."""
+    res.ok = False
+    res.status = "FAIL"
+    samples = _per_coordinate(shape, scale, bad)
+    res.worst = samples[:5]
+    rel = max(r.rel_error for _, r in bad)
+    if rel > res.max_rel_error:
+        res.max_rel_error = rel
+        res.tol = max(r.rel_tol for _, r in bad)
+    shown = ", ".join(str(c) for c, _, _ in samples[:3])
+    more = f" (and {len(samples) - 3} more)" if len(samples) > 3 else ""
+    report.problems.append(Finding(
+        f"input {res.label}: gradient values are wrong at {len(samples)} {where} "
+        f"{shown}{more}; e.g. analytic {samples[0][1]:.6g} vs numeric {samples[0][2]:.6g}",
+        "mismatch", i,
+    ))
+    g = res.analytic.astype(np.float64) if res.analytic is not None else np.zeros(shape)
+    found = describe_mismatch(res.label, samples, g, cands, i,
+                              rel_tol=max(r.rel_tol for _, r in bad))
+    report.problems.extend(found)
+    res.diagnosis.extend(found)
+    return samples
+
+
 def _check_full(measurer, i, x, scale, res: InputResult, report: Report, cands) -> None:
     shape = x.shape
     flat = np.arange(x.size)
@@ -444,28 +452,16 @@ def _check_full(measurer, i, x, scale, res: InputResult, report: Report, cands) 
         if kinked and res.ok:
             res.status = "ok (kinks)"
         return
-    res.ok = False
-    res.status = "FAIL"
-    samples = _per_coordinate(shape, scale, bad)
-    res.worst = samples[:5]
-    res.max_rel_error = max(r.rel_error for _, r in bad)
-    res.tol = max(r.rel_tol for _, r in bad)
-    report.problems.append(Finding(
-        f"input {res.label}: gradient values are wrong at {len(bad)} of {x.size} coordinates, "
-        f"worst {samples[0][0]}: analytic {samples[0][1]:.6g} vs numeric {samples[0][2]:.6g}",
-        "mismatch", i,
-    ))
-    g = res.analytic.astype(np.float64)
-    found = describe_mismatch(res.label, samples, g, cands, i,
-                              rel_tol=max(r.rel_tol for _, r in bad))
+    samples = _record_failure(res, report, i, shape, scale, bad, cands,
+                              f"of {x.size} coordinates")
     for axis, index in shared_index([c for c, _, _ in samples], shape):
-        found.append(Finding(
+        f = Finding(
             f"input {res.label}: the errors are confined to index {index} along axis {axis}",
             "slice", i,
-        ))
+        )
+        report.problems.append(f)
+        res.diagnosis.append(f)
         break
-    report.problems.extend(found)
-    res.diagnosis.extend(found)
 
 
 def check_grad(
