@@ -246,10 +246,10 @@ def main(argv=None) -> dict:
         print()
         print(
             f"fast conv2d vs conv2d_naive (float32, stride 1, pad 1; best of "
-            f"{args.naive_repeats} naive / 5 fast calls)"
+            f"{args.naive_repeats} naive / 20 fast calls)"
         )
         print(f"{'layer':<24}{'pass':<10}{'naive ms':>10}{'fast ms':>10}{'speed-up':>10}")
-        rows = conv_speedups(args.naive_repeats, 5, args.seed)
+        rows = conv_speedups(args.naive_repeats, 20, args.seed)
         for row in rows:
             for step in ("fwd", "bwd"):
                 naive, fast = row[f"naive_{step}"], row[f"fast_{step}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 
 import numpy as np
@@ -42,13 +43,25 @@ def test_digits_images_layout_and_float32():
     np.testing.assert_allclose(data.x_train.mean(0), 0, atol=1e-5)
 
 
-def test_mnist1d_defaults_are_the_papers_train_and_test_examples():
-    data = load_mnist1d(standardize=False)
-    reference = make_dataset(get_dataset_args())  # 4000 train / 1000 test, seed 42
-    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (3600, 400, 1000)
+def test_mnist1d_matches_the_packages_generator_and_split():
+    args = get_dataset_args()
+    args.num_samples, args.train_split = 500, 0.8  # the paper's recipe, 10x smaller
+    reference = make_dataset(args)
+    data = load_mnist1d(num_train=400, num_test=100, seed=args.seed, standardize=False)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (360, 40, 100)
     assert np.array_equal(data.x_test, reference["x_test"])
     assert np.array_equal(data.y_test, reference["y_test"])
     assert rows_of(np.concatenate([data.x_train, data.x_val])) == rows_of(reference["x"])
+
+
+def test_mnist1d_defaults_are_the_papers_data_set():
+    """With the test above: the defaults generate the paper's 4000 / 1000 examples."""
+    paper = get_dataset_args()
+    defaults = inspect.signature(load_mnist1d).parameters
+    num_train, num_test = defaults["num_train"].default, defaults["num_test"].default
+    assert num_train + num_test == paper.num_samples == 5000
+    assert num_train / (num_train + num_test) == paper.train_split
+    assert defaults["seed"].default == paper.seed
 
 
 def test_mnist1d_leaves_global_random_state_alone():

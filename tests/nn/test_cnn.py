@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from torch_modules import twin
 from torch_oracle import assert_close
 
 import gradproof
@@ -11,8 +10,9 @@ from gradproof.check.model import check_model
 from gradproof.errors import InputError, InputTypeError
 from gradproof.nn.activation import ReLU
 from gradproof.nn.cnn import CNN1d, SmallCNN, train_cnn_mnist1d
-from gradproof.nn.containers import Sequential
+from gradproof.nn.containers import Flatten, Sequential
 from gradproof.nn.conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d, MaxPool2d
+from gradproof.nn.linear import Linear
 from gradproof.nn.models import loss_and_backward
 from gradproof.optim import Adam
 
@@ -24,13 +24,18 @@ TORCH_POOLS = {
 }
 
 
+def _tensor(a):
+    return torch.tensor(np.asarray(a), dtype=torch.float64)
+
+
 def conv_twin(module):
     """The float64 torch module with ``module``'s function and weights, and parameter pairs.
 
-    Knows the conv and pooling modules and the CNN models; other modules go to
-    ``torch_modules.twin``. In a model, gradproof's ``pool -> ReLU`` becomes
-    torch's ``ReLU -> pool``: the usual order, which must give the same result.
+    Pairs are ``(gradproof parameter, torch parameter, torch layout -> gradproof layout)``.
+    In a model, gradproof's ``pool -> ReLU`` becomes torch's ``ReLU -> pool``: the usual
+    order, which must give the same result and the same gradients.
     """
+    same = lambda g: g
     if isinstance(module, (Conv2d, Conv1d)):
         cls = torch.nn.Conv2d if isinstance(module, Conv2d) else torch.nn.Conv1d
         t = cls(
@@ -41,12 +46,19 @@ def conv_twin(module):
             padding=module.padding,
             dtype=torch.float64,
         )
-        t.weight.data = torch.tensor(module.weight.data, dtype=torch.float64)
-        t.bias.data = torch.tensor(module.bias.data, dtype=torch.float64)
-        return t, [(module.weight, t.weight), (module.bias, t.bias)]
+        t.weight.data, t.bias.data = _tensor(module.weight.data), _tensor(module.bias.data)
+        return t, [(module.weight, t.weight, same), (module.bias, t.bias, same)]
     if type(module) in TORCH_POOLS:
         size = module.kernel_size if module.spatial == 2 else module.kernel_size[1]
         return TORCH_POOLS[type(module)](size, module.stride), []
+    if isinstance(module, Linear):
+        t = torch.nn.Linear(module.in_features, module.out_features, dtype=torch.float64)
+        t.weight.data, t.bias.data = _tensor(module.weight.data.T), _tensor(module.bias.data)
+        return t, [(module.weight, t.weight, lambda g: g.T), (module.bias, t.bias, same)]
+    if isinstance(module, ReLU):
+        return torch.nn.ReLU(), []
+    if isinstance(module, Flatten):
+        return torch.nn.Flatten(), []
     if isinstance(module, Sequential):
         parts = [conv_twin(m) for m in module.layers]
         layers = [p[0] for p in parts]
@@ -54,20 +66,7 @@ def conv_twin(module):
             if type(module.layers[i]) in TORCH_POOLS and isinstance(module.layers[i + 1], ReLU):
                 layers[i], layers[i + 1] = layers[i + 1], layers[i]
         return torch.nn.Sequential(*layers), [pair for p in parts for pair in p[1]]
-    t, pairs = twin(module)
-    to_torch = {id(ours): layout for ours, _, layout in pairs}
-    return t, [(ours, _Mapped(theirs, to_torch[id(ours)])) for ours, theirs, _ in pairs]
-
-
-class _Mapped:
-    """A torch parameter seen in gradproof's layout (Linear's weight is transposed)."""
-
-    def __init__(self, param, to_torch_layout):
-        self.param, self.layout = param, to_torch_layout
-
-    @property
-    def grad(self):
-        return self.param.grad
+    raise TypeError(f"no torch twin for {module!r}")
 
 
 def assert_module_matches_torch(module, x, seed=0, input_grad=True):
@@ -86,13 +85,8 @@ def assert_module_matches_torch(module, x, seed=0, input_grad=True):
         assert_close(dx, xt.grad.numpy(), name=f"{module!r} dx")
     else:
         assert dx is None
-    for ours, theirs in pairs:
-        if isinstance(theirs, _Mapped):
-            expected = theirs.grad.numpy()
-            got = theirs.layout(ours.grad)
-        else:
-            expected, got = theirs.grad.numpy(), ours.grad
-        assert_close(got, expected, name=f"{module!r} grad of {ours!r}")
+    for ours, theirs, to_ours in pairs:
+        assert_close(ours.grad, to_ours(theirs.grad.numpy()), name=f"{module!r} grad of {ours!r}")
     return out
 
 

@@ -70,7 +70,16 @@ def test_float32_params_with_float64_grads_stay_float32(setting):
 
 
 # --- hyper-parameters drawn by hypothesis ------------------------------------
+# torch's fused kernels (add_ with alpha, addcmul_, addcdiv_) round once (FMA) where
+# NumPy rounds twice, so the two sides differ by an ulp from the first steps. A
+# trajectory is comparable to 1e-10 only where it does not amplify that: Adam with
+# beta2 ~ 0.5 (or RMSProp with alpha ~ 0.5) near the optimum takes sign-like steps
+# whose direction hangs on tiny gradients, and an ulp grows ~10x per step (torch
+# against itself, nudged by one ulp mid-run, does the same). Hence beta2, alpha >= 0.9
+# (defaults 0.999 and 0.99) and lr <= 0.02: every corner of these boxes was run on
+# 8 seeds without a miss (lr = 0.05 with beta1 = 0, beta2 = 0.9 already misses).
 unit = st.floats(0.0, 0.99)
+slow_decay = st.floats(0.9, 0.999)
 HYPER = {
     SGD: st.builds(
         dict, lr=st.floats(1e-3, 0.2), momentum=unit, dampening=st.floats(0.0, 1.0),
@@ -82,11 +91,11 @@ HYPER = {
         eps=st.floats(1e-10, 1e-2),
     ),
     RMSProp: st.builds(
-        dict, lr=st.floats(1e-4, 0.02), alpha=st.floats(0.5, 0.999), eps=st.floats(1e-8, 1e-2),
+        dict, lr=st.floats(1e-4, 0.02), alpha=slow_decay, eps=st.floats(1e-8, 1e-2),
         weight_decay=st.floats(0.0, 0.5), momentum=st.floats(0.0, 0.9), centered=st.booleans(),
     ),
     Adam: st.builds(
-        dict, lr=st.floats(1e-4, 0.05), betas=st.tuples(unit, st.floats(0.5, 0.999)),
+        dict, lr=st.floats(1e-4, 0.02), betas=st.tuples(unit, slow_decay),
         eps=st.floats(1e-8, 1e-2), weight_decay=st.floats(0.0, 0.5), amsgrad=st.booleans(),
     ),
 }

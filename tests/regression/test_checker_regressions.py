@@ -56,3 +56,17 @@ def test_mathematically_zero_gradient_is_not_called_nonlinear():
     report = check_vjp(forward, backward, x, b)
     assert report.ok, str(report)
     assert not check_vjp(forward, lambda d, c: (backward(d, c)[0], np.abs(d).sum(0)), x, b).ok
+
+
+def test_float32_loss_returning_a_python_float_keeps_dx_float32():
+    # dloss was once an np.float64 for a Python-float loss, so the usual
+    # wrapper dloss * dx turned a float32 dx into float64 and the check failed
+    # on dtype for correct code.
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+
+    def loss(x):
+        return float(np.sum(x.astype(np.float64) ** 2) / 2), x
+
+    report = check_vjp(loss, lambda dloss, x: dloss * x, x)
+    assert report.ok, str(report)

@@ -65,6 +65,7 @@ def test_hooks_are_called_in_order_with_consistent_step_information():
     assert all(recorder.weight_changed)
     assert [e.epoch for e in recorder.epochs] == list(range(EPOCHS))
     assert [e.val_acc for e in recorder.epochs] == trainer.history.val_acc
+    assert trainer.history.lr == [lrs[e * STEPS_PER_EPOCH] for e in range(EPOCHS)]
 
 
 def test_loss_in_step_info_is_the_batch_loss_of_the_model_before_the_step():

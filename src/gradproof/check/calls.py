@@ -35,8 +35,10 @@ def _as_outputs(out: Any) -> tuple[tuple[np.ndarray, ...], str]:
         return tuple(np.asarray(o) for o in out), "tuple"
     if isinstance(out, np.ndarray):
         return (out,), "array"
-    if isinstance(out, (float, int, np.floating, np.integer)) and not isinstance(out, bool):
+    if isinstance(out, (np.floating, np.integer)):
         return (np.asarray(out),), "scalar"
+    if isinstance(out, (float, int)) and not isinstance(out, bool):
+        return (np.asarray(out, dtype=np.float64),), "pyscalar"
     raise CallError(
         f"forward must return (out, cache) with out an array, a scalar or a tuple of arrays; "
         f"out is {describe(out)}"
@@ -139,10 +141,12 @@ class Call:
                 douts.append(None)
                 continue
             d = rng.standard_normal(o.shape).astype(o.dtype)
-            if self.out_kind == "scalar":
+            if self.out_kind in ("scalar", "pyscalar"):
                 # a scalar loss: a random scalar (not 1.0, so that a backward that
-                # ignores dout is caught); keep the scalar's own type
-                d = o.dtype.type(rng.uniform(0.5, 1.5) * rng.choice([-1.0, 1.0]))
+                # ignores dout is caught) of the loss's own type. A Python float
+                # stays a Python float, so that dloss * dx keeps dx's dtype.
+                value = rng.uniform(0.5, 1.5) * rng.choice([-1.0, 1.0])
+                d = float(value) if self.out_kind == "pyscalar" else o.dtype.type(value)
             douts.append(d)
         return tuple(douts)
 

@@ -5,7 +5,7 @@ style); the modules below hold parameters and compose them.
 """
 
 from . import functional, init  # noqa: F401
-from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh, activation  # noqa: F401
+from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh  # noqa: F401
 from .containers import Flatten, Residual, Sequential  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .dtypes import to_dtype  # noqa: F401

@@ -129,8 +129,8 @@ class CharLM(Module):
         self.cell = cell
         if cell == "transformer":  # width H throughout; the embedding is H wide too
             self.embed = Embedding(V, H, rng=gen, dtype=dtype)
-            self.layers = [TransformerBlock(H, num_heads, causal=True, rng=gen, dtype=dtype)
-                           for _ in range(L)]  # fmt: skip
+            self.layers = [TransformerBlock(H, num_heads, causal=True, activation="relu",
+                                            rng=gen, dtype=dtype) for _ in range(L)]  # fmt: skip
             self.final_norm = LayerNorm(H, dtype=dtype)
         else:
             Core = {"rnn": RNN, "lstm": LSTM, "gru": GRU}[cell]

@@ -16,7 +16,7 @@ class History:
     """Per-epoch metrics as plain lists (index ``e`` is epoch ``e``, from 0).
 
     ``val_loss``/``val_acc`` hold None for epochs without validation.
-    ``lr`` is the learning rate at the end of each epoch (None when the
+    ``lr`` is the learning rate of each epoch's first step (None when the
     optimizer exposes none), ``seconds`` the wall time of each epoch.
     ``best_epoch`` (from 0) has the best validation accuracy ``best_val_acc``
     (ties: the lowest validation loss, ``best_val_loss``);

@@ -246,6 +246,7 @@ class Trainer:
 
     def _run_epoch(self, data: Dataset, has_val: bool) -> None:
         start = time.perf_counter()
+        lr = _current_lr(self.optimizer)  # the lr of the epoch's first step
         train_loss, train_acc = self._train_one_epoch(data.x_train, data.y_train)
         val_loss, val_acc = self.evaluate(data.x_val, data.y_val) if has_val else (None, None)
         if self.scheduler is not None and self.scheduler_interval == "epoch":
@@ -261,7 +262,6 @@ class Trainer:
             if self.patience is not None and self.epochs_since_best >= self.patience:
                 self.history.stopped_early = self.stop_training = True
         seconds = time.perf_counter() - start
-        lr = _current_lr(self.optimizer)
         for name, value in (("train_loss", train_loss), ("train_acc", train_acc),
                             ("val_loss", val_loss), ("val_acc", val_acc), ("lr", lr),
                             ("seconds", seconds)):

@@ -151,7 +151,7 @@ def _gelu_value(x: np.ndarray, approximate: str) -> np.ndarray:
     return (x * normal_cdf(x)).astype(x.dtype, copy=False)
 
 
-def _gelu_slope(x: np.ndarray, out: np.ndarray, approximate: str) -> np.ndarray:
+def _gelu_slope(x: np.ndarray, approximate: str) -> np.ndarray:
     if approximate == "tanh":
         u2 = 2 * _gelu_tanh_inner(x)
         du2 = 2 * _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x * x)
@@ -174,7 +174,7 @@ def _one(x: np.ndarray) -> np.floating:
 # --- the table ----------------------------------------------------------------
 @dataclass(frozen=True)
 class ElementwiseRule:
-    """One activation: its value ``f(x, **params)`` and slope ``f'(x, out, **params)``."""
+    """One activation: its value ``f(x, **params)`` and its slope ``f'(x, **params)``."""
 
     value: Callable[..., np.ndarray]
     slope: Callable[..., np.ndarray]
@@ -184,17 +184,17 @@ class ElementwiseRule:
 RULES: dict[str, ElementwiseRule] = {
     "relu": ElementwiseRule(
         lambda x: np.maximum(x, 0),
-        lambda x, out: (x > 0).astype(x.dtype),
+        lambda x: (x > 0).astype(x.dtype),
         "1 if x > 0 else 0 (0 at x == 0)",
     ),
     "leaky_relu": ElementwiseRule(
         lambda x, negative_slope: np.where(x > 0, x, x * negative_slope),
-        lambda x, out, negative_slope: np.where(x > 0, _one(x), x.dtype.type(negative_slope)),
+        lambda x, negative_slope: np.where(x > 0, _one(x), x.dtype.type(negative_slope)),
         "1 if x > 0 else negative_slope",
     ),
     "elu": ElementwiseRule(
         lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
-        lambda x, out, alpha: np.where(x > 0, _one(x), alpha * np.exp(np.minimum(x, 0))),
+        lambda x, alpha: np.where(x > 0, _one(x), alpha * np.exp(np.minimum(x, 0))),
         "1 if x > 0 else alpha * exp(x)",
     ),
     "gelu": ElementwiseRule(
@@ -202,18 +202,16 @@ RULES: dict[str, ElementwiseRule] = {
         _gelu_slope,
         "Phi(x) + x phi(x) (erf), or the derivative of the tanh form",
     ),
-    "sigmoid": ElementwiseRule(
-        logistic, lambda x, out: logistic_slope(x), "sigmoid(x) (1 - sigmoid(x))"
-    ),
-    "tanh": ElementwiseRule(np.tanh, lambda x, out: _sech2(x), "1 - tanh(x)**2"),
+    "sigmoid": ElementwiseRule(logistic, logistic_slope, "sigmoid(x) (1 - sigmoid(x))"),
+    "tanh": ElementwiseRule(np.tanh, _sech2, "1 - tanh(x)**2"),
     "softplus": ElementwiseRule(
         _softplus_value,
-        lambda x, out, beta, threshold: np.where(beta * x > threshold, _one(x), logistic(beta * x)),
+        lambda x, beta, threshold: np.where(beta * x > threshold, _one(x), logistic(beta * x)),
         "sigmoid(beta x), or 1 where beta x > threshold",
     ),
     "silu": ElementwiseRule(
         lambda x: x * logistic(x),
-        lambda x, out: logistic(x) + x * logistic_slope(x),
+        lambda x: logistic(x) + x * logistic_slope(x),
         "s + x s (1 - s) with s = sigmoid(x)",
     ),
 }
@@ -221,18 +219,17 @@ RULES: dict[str, ElementwiseRule] = {
 
 @dataclass
 class ElementwiseCache:
-    """What an activation's backward needs: the rule's name, the input, the output, options."""
+    """What an activation's backward needs: the rule's name, the input and the options."""
 
     activation: str
     x: np.ndarray
-    out: np.ndarray
     params: dict = field(default_factory=dict)
 
 
 def _forward(activation: str, x: object, **params) -> tuple[np.ndarray, ElementwiseCache]:
     x = float_array("x", x)
     out = RULES[activation].value(x, **params).astype(x.dtype, copy=False)
-    return out, ElementwiseCache(activation, x, out, params)
+    return out, ElementwiseCache(activation, x, params)
 
 
 def _make_backward(activation: str) -> Callable[[np.ndarray, ElementwiseCache], np.ndarray]:
@@ -247,7 +244,7 @@ def _make_backward(activation: str) -> Callable[[np.ndarray, ElementwiseCache], 
                 f"use {cache.activation}_backward()"
             )
         dout = upstream(dout, cache.x.shape, activation)
-        slope = rule.slope(cache.x, cache.out, **cache.params)
+        slope = rule.slope(cache.x, **cache.params)
         return (dout * slope).astype(cache.x.dtype, copy=False)
 
     backward.__name__ = backward.__qualname__ = f"{activation}_backward"
