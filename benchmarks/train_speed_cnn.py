@@ -16,7 +16,9 @@ the per-pair ratios).
 
 Part 2 times the fast conv (:func:`~gradproof.nn.functional.conv2d`) against
 the loop version (:func:`~gradproof.nn.functional.conv2d_naive`), forward and
-backward, on the two conv layers of that network (batch 64, float32).
+backward, on the two conv layers of that network (batch 64, float32), both on
+one thread (the loops use one; NumPy's BLAS is limited to one with
+threadpoolctl when it is installed).
 
     python benchmarks/train_speed_cnn.py                  # about 40 s
     python benchmarks/train_speed_cnn.py --blocks 41 --steps 40 --naive-repeats 3
@@ -28,6 +30,7 @@ import argparse
 import platform
 import statistics
 import time
+from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
@@ -171,6 +174,18 @@ def conv_speedups(repeats: int, fast_repeats: int, seed: int) -> list[dict]:
     return rows
 
 
+@contextmanager
+def one_blas_thread():
+    """Limit NumPy's BLAS to one thread inside the block (when threadpoolctl is installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=15, help="blocks per library (odd)")
@@ -245,11 +260,12 @@ def main(argv=None) -> dict:
     if not args.skip_naive:
         print()
         print(
-            f"fast conv2d vs conv2d_naive (float32, stride 1, pad 1; best of "
+            f"fast conv2d vs conv2d_naive (float32, stride 1, pad 1, one thread; best of "
             f"{args.naive_repeats} naive / 20 fast calls)"
         )
         print(f"{'layer':<24}{'pass':<10}{'naive ms':>10}{'fast ms':>10}{'speed-up':>10}")
-        rows = conv_speedups(args.naive_repeats, 20, args.seed)
+        with one_blas_thread():
+            rows = conv_speedups(args.naive_repeats, 20, args.seed)
         for row in rows:
             for step in ("fwd", "bwd"):
                 naive, fast = row[f"naive_{step}"], row[f"fast_{step}"]

@@ -118,3 +118,10 @@ def test_a_model_kind_can_be_registered_as_a_new_sub_choice(capsys):
     summary = json.loads(capsys.readouterr().out)
     assert built == [7] and summary["kind"] == "toy" and summary["epochs_run"] == 2
     assert np.isfinite(summary["test_loss"])
+
+
+def test_kind_modules_not_installed_are_skipped(monkeypatch):
+    monkeypatch.setattr(train_cli, "KIND_MODULES",
+                        (*train_cli.KIND_MODULES, "gradproof.no_such_kind"))
+    args = build_parser().parse_args(["train", "mlp", "--data", "spiral"])
+    assert args.kind == "mlp"

@@ -181,3 +181,15 @@ def test_training_curves_are_saved_as_png(tmp_path):
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(InputError, match="no epochs"):
         plot_history(History(), tmp_path / "empty.png")
+
+
+def test_drop_last_skips_a_batch_of_one_that_batch_norm_cannot_train_on():
+    data = digits()
+    n = 64 * 3 + 1
+    small = Dataset(data.x_train[:n], data.y_train[:n], data.x_val, data.y_val, data.x_test,
+                    data.y_test, 10, "digits")
+    with pytest.raises(InputError, match="at least 2 examples per batch"):
+        make_trainer(epochs=1).fit(small)
+    trainer = make_trainer(epochs=2, drop_last=True)
+    trainer.fit(small)
+    assert trainer.step == 2 * 3

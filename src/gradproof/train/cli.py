@@ -26,7 +26,11 @@ from .kinds import KINDS, ModelKind
 __all__ = ["register", "KIND_MODULES", "COMMON_DEFAULTS", "OPTIMIZERS", "run"]
 
 # modules that register model kinds when imported (append yours)
-KIND_MODULES: tuple[str, ...] = ("gradproof.train.kinds",)
+KIND_MODULES: tuple[str, ...] = (
+    "gradproof.train.kinds",  # mlp
+    "gradproof.nn.cnn_kind",  # cnn
+    "gradproof.nn.sequence_kinds",  # gru
+)
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "epochs": 20,
@@ -144,11 +148,16 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     data = load_dataset(args.data, dtype=np.dtype(args.dtype), **kind.data_options)
     model = kind.build(args, data)
-    steps_per_epoch = -(-len(data.y_train) // args.batch_size)
+    # a last batch of one example would stop batch norm: skip it then, only then
+    num_train = len(data.y_train)
+    drop_last = num_train % args.batch_size == 1
+    steps_per_epoch = num_train // args.batch_size if drop_last else -(-num_train //
+                                                                        args.batch_size)
     optimizer, scheduler = _build_optimizer(args, model, steps_per_epoch)
     print(f"{data}\n{model!r}", file=log)
     trainer = Trainer(
         model, optimizer, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+        drop_last=drop_last,
         scheduler=scheduler, scheduler_interval="step", clip_norm=args.clip_norm,
         early_stopping_patience=args.patience,
         hooks=[EpochLogger(log)], progress=not args.no_progress,
@@ -193,7 +202,12 @@ def _options_text(options: dict[str, Any]) -> str:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gradproof train`` with one sub-choice per registered model kind."""
     for name in KIND_MODULES:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside the module
+                raise
+            continue  # a kind not (yet) in this installation
     train = subparsers.add_parser("train", help="train a model on a built-in data set")
     kinds = train.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind in KINDS.values():

@@ -29,11 +29,11 @@ from ..data.dataset import Dataset, check_data, minibatches
 from ..errors import InputError, InputTypeError, describe
 from ..nn.models import loss_function
 from ..nn.module import Module
-from ..nn.tree import named_modules
 from . import checkpoint as ckpt
 from .history import History
 from .hooks import EpochInfo, StepInfo, call_hooks
 from .progress import ProgressBar
+from .rngs import generator_states, restore_generator_states, set_generator_state
 
 __all__ = ["Trainer", "accuracy"]
 
@@ -71,25 +71,6 @@ def _current_lr(optimizer: Any) -> float | None:
     return float(lr) if isinstance(lr, (int, float, np.number)) else None
 
 
-def _model_generators(model: Module) -> dict[str, np.random.Generator]:
-    """Every ``np.random.Generator`` attribute of the model's modules (dropout masks), by path."""
-    found: dict[str, np.random.Generator] = {}
-    for path, module in named_modules(model):
-        for attr, value in vars(module).items():
-            if isinstance(value, np.random.Generator):
-                found[f"{path}.{attr}" if path else attr] = value
-    return found
-
-
-def _set_generator_state(gen: np.random.Generator, state: dict) -> None:
-    if state["bit_generator"] != type(gen.bit_generator).__name__:
-        raise ckpt.CheckpointError(
-            f"the checkpoint's generator is a {state['bit_generator']}, this one a "
-            f"{type(gen.bit_generator).__name__}"
-        )
-    gen.bit_generator.state = state
-
-
 class Trainer:
     """Train a classifier ``model`` (outputs scores (N, C)) with ``optimizer``.
 
@@ -105,6 +86,9 @@ class Trainer:
         Minibatch size; number of epochs of :meth:`fit`; the seed of the
         trainer's own shuffling Generator (the model's dropout Generator is
         the model's).
+    drop_last:
+        Skip each epoch's last batch when it is smaller than ``batch_size``
+        (batch norm cannot train on a batch of one example).
     scheduler, scheduler_interval:
         An optional learning-rate schedule with ``step()`` (and
         ``state_dict()``/``load_state_dict()`` to be checkpointed), stepped
@@ -137,6 +121,7 @@ class Trainer:
         batch_size: int = 64,
         epochs: int = 10,
         seed: int = 0,
+        drop_last: bool = False,
         scheduler: Any = None,
         scheduler_interval: str = "epoch",
         clip_norm: float | None = None,
@@ -174,6 +159,7 @@ class Trainer:
         if self.batch_size is None or self.epochs is None:
             raise InputError("batch_size and epochs must be positive ints, not None")
         self.seed = int(seed)
+        self.drop_last = bool(drop_last)
         self.scheduler_interval = scheduler_interval
         self.clip_norm = _optional_positive(clip_norm, "clip_norm", float)
         self.patience = _optional_positive(early_stopping_patience, "early_stopping_patience")
@@ -290,13 +276,18 @@ class Trainer:
         parameters changing), weighted by batch size.
         """
         self.model.train()
-        num_batches = -(-len(y) // self.batch_size)
+        num_batches = (len(y) // self.batch_size if self.drop_last
+                       else -(-len(y) // self.batch_size))
+        if num_batches == 0:
+            raise InputError(f"drop_last with batch_size {self.batch_size} leaves no batch of "
+                             f"the {len(y)} training examples")
         bar = ProgressBar(num_batches, f"epoch {self.epoch + 1}/{self.epochs}",
                           enabled=self.progress)
-        total_loss, correct = 0.0, 0.0
+        total_loss, correct, seen = 0.0, 0.0, 0
         params = self.model.parameters()
+        batches = minibatches(x, y, self.batch_size, self.rng, drop_last=self.drop_last)
         try:
-            for index, (xb, yb) in enumerate(minibatches(x, y, self.batch_size, self.rng)):
+            for index, (xb, yb) in enumerate(batches):
                 self.model.zero_grad()
                 scores = self.model.forward(xb)
                 value, dscores = self.loss_fn(scores, yb)
@@ -315,10 +306,11 @@ class Trainer:
                 call_hooks(self.hooks, "on_step", self, info)
                 total_loss += float(value) * len(yb)
                 correct += accuracy(scores, yb) * len(yb)
+                seen += len(yb)
                 bar.update(index + 1, float(value))
         finally:
             bar.close()
-        return total_loss / len(y), correct / len(y)
+        return total_loss / seen, correct / seen
 
     # --- checkpoints ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -327,7 +319,8 @@ class Trainer:
                  if callable(getattr(h, "state_dict", None))}
         return {
             "config": {"seed": self.seed, "batch_size": self.batch_size, "loss": self.loss_name,
-                       "scheduler_interval": self.scheduler_interval},
+                       "scheduler_interval": self.scheduler_interval,
+                       "drop_last": self.drop_last},
             "epoch": self.epoch,
             "step": self.step,
             "epochs_since_best": self.epochs_since_best,
@@ -335,8 +328,7 @@ class Trainer:
             "history": self.history.to_dict(),
             "rng": self.rng.bit_generator.state,
             "model": self.model.state_dict(),
-            "model_rngs": {k: g.bit_generator.state
-                           for k, g in _model_generators(self.model).items()},
+            "model_rngs": generator_states(self.model),
             "best": self.best_state,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
@@ -353,23 +345,16 @@ class Trainer:
                 "the checkpoint was made by a differently configured run; "
                 + ", ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in differ.items())
             )
-        generators = _model_generators(self.model)
-        if set(generators) != set(state["model_rngs"]):
-            raise ckpt.CheckpointError(
-                f"the model's random generators {sorted(generators)} do not match the "
-                f"checkpoint's {sorted(state['model_rngs'])}"
-            )
         if (self.scheduler is None) != (state["scheduler"] is None):
             raise ckpt.CheckpointError("the checkpoint and this run differ in having a scheduler")
+        restore_generator_states(self.model, state["model_rngs"])
         self.model.load_state_dict(state["model"])
-        for key, gen in generators.items():
-            _set_generator_state(gen, state["model_rngs"][key])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         for index, hook_state in state["hooks"].items():
             self.hooks[int(index)].load_state_dict(hook_state)
-        _set_generator_state(self.rng, state["rng"])
+        set_generator_state(self.rng, state["rng"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.epochs_since_best = int(state["epochs_since_best"])
         self.stop_training = bool(state["stop_training"])
