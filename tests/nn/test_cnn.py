@@ -113,6 +113,7 @@ def test_conv1d_module_matches_torch(kernel, stride, padding):
         (MaxPool2d(2), (2, 3, 8, 7)),
         (MaxPool2d(3, stride=1), (2, 2, 6, 6)),
         (AvgPool2d((2, 3), stride=2), (2, 2, 7, 9)),
+        (MaxPool2d((2, 3)), (2, 2, 7, 9)),  # default stride (2, 3), as torch
         (MaxPool1d(3, stride=2), (2, 3, 11)),
         (AvgPool1d(2), (2, 3, 11)),
     ],

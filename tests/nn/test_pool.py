@@ -87,6 +87,12 @@ def test_max_pool2d_ties_go_to_the_first_maximum_like_torch(case):
     assert_matches_torch(*POOLS_2D["max"], *case, bind=pool2d)
 
 
+@pytest.mark.parametrize("kind", sorted(POOLS_2D))
+def test_pool2d_takes_a_stride_per_axis_like_torch(kind):
+    x = np.random.default_rng(6).standard_normal((2, 3, 9, 8))
+    assert_matches_torch(*POOLS_2D[kind], x, (2, 3), (1, 3), bind=pool2d)
+
+
 # --- the checker -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", sorted(POOLS_2D))
 @settings(max_examples=10, deadline=None)

@@ -235,8 +235,8 @@ def train_charlm(
     num_heads: int = 4,
     seq_len: int = 64,
     batch_size: int = 32,
-    steps: int = 2000,
-    lr: float = 3e-3,
+    steps: int = 600,
+    lr: float = 5e-3,
     clip_norm: float = 1.0,
     heldout_fraction: float = 0.1,
     modules: Sequence[str] = DEFAULT_MODULES,
@@ -299,31 +299,40 @@ def train_charlm(
 
 
 # --- command line ----------------------------------------------------------------------------
+#: command-line option -> train_charlm argument (options left out keep the function's defaults)
+_OPTIONS = {
+    "cell": "cell", "hidden": "hidden_size", "embed": "embed_dim", "layers": "num_layers",
+    "heads": "num_heads", "seq_len": "seq_len", "batch_size": "batch_size", "steps": "steps",
+    "lr": "lr", "time_limit": "time_limit", "seed": "seed", "dtype": "dtype",
+    "sample_chars": "sample_chars",
+}  # fmt: skip
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``gradproof train charlm`` (and ``python -m gradproof.nn.charlm``)."""
-    parser.add_argument("--cell", choices=CELLS, default="gru")
-    parser.add_argument("--hidden", type=int, default=256, help="hidden units (model width)")
-    parser.add_argument("--embed", type=int, default=64, help="character embedding width")
-    parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--heads", type=int, default=4, help="attention heads (transformer)")
-    parser.add_argument("--seq-len", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    """The options of ``gradproof train charlm`` (and ``python -m gradproof.nn.charlm``);
+    defaults are :func:`train_charlm`'s."""
+    parser.add_argument("--cell", choices=CELLS, default=None, help="default gru")
+    parser.add_argument("--hidden", type=int, default=None, help="hidden units (default 256)")
+    parser.add_argument("--embed", type=int, default=None, help="embedding width (default 64)")
+    parser.add_argument("--layers", type=int, default=None, help="default 1")
+    parser.add_argument("--heads", type=int, default=None, help="transformer heads (default 4)")
+    parser.add_argument("--seq-len", type=int, default=None, help="default 64")
+    parser.add_argument("--batch-size", type=int, default=None, help="default 32")
+    parser.add_argument("--steps", type=int, default=None, help="default 600")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (5e-3)")
     parser.add_argument("--time-limit", type=float, default=None, help="stop after SECONDS")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--sample-chars", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=None, help="default 0")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    parser.add_argument("--sample-chars", type=int, default=None, help="default 300")
 
 
 def run(args: argparse.Namespace) -> int:
     """Train from parsed arguments, print the losses and a sample; exit status 0."""
-    result = train_charlm(
-        cell=args.cell, hidden_size=args.hidden, embed_dim=args.embed, num_layers=args.layers,
-        num_heads=args.heads, seq_len=args.seq_len, batch_size=args.batch_size,
-        steps=args.steps, lr=args.lr, time_limit=args.time_limit, seed=args.seed,
-        dtype=np.dtype(args.dtype), sample_chars=args.sample_chars,
-    )  # fmt: skip
+    options = {kw: getattr(args, opt) for opt, kw in _OPTIONS.items()
+               if getattr(args, opt, None) is not None}  # fmt: skip
+    if "dtype" in options:
+        options["dtype"] = np.dtype(options["dtype"])
+    result = train_charlm(**options)
     bits = 1 / math.log(2)
     print(f"held-out loss: {result.heldout_loss:.3f} nats/char ({result.heldout_loss * bits:.2f} "
           f"bits/char); unigram: {result.unigram_loss:.3f} nats/char "

@@ -16,6 +16,7 @@ and pooling first runs the ReLU on 4x fewer values
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -248,15 +249,15 @@ def train_cnn_mnist1d(
 
     The data are generated locally by the ``mnist1d`` package (the paper's
     4000 train / 1000 test examples; 10% of train held out for validation).
-    AdamW (decoupled weight decay) with a cosine learning-rate decay per step; the parameters of the
-    epoch with the best validation accuracy are kept. Arguments left at None
-    take :data:`MNIST1D_RECIPE`.
+    AdamW (decoupled weight decay) with a cosine learning-rate decay per step;
+    the parameters of the epoch with the best validation accuracy are kept.
+    Arguments left at None take :data:`MNIST1D_RECIPE`; ``seed`` seeds the
+    weights, the dropout masks and the shuffling (the data are always the
+    paper's, generated with seed 42).
 
     Returns a dict: ``test_acc``, ``test_loss``, ``seconds``, ``epochs``,
     ``history`` (a :class:`gradproof.train.History`) and ``model``.
     """
-    import time
-
     from ..data import load_mnist1d
     from ..optim import AdamW, CosineAnnealingLR
     from ..train import Trainer

@@ -37,6 +37,13 @@ def _pair(name: str, value: object) -> tuple[int, int]:
     return size, size
 
 
+def _short(value: int | tuple[int, int], spatial: int) -> int | tuple[int, int]:
+    """A (height, width) pair as one int when both are equal (or for 1-D layers)."""
+    if isinstance(value, int):
+        return value
+    return value[1] if spatial == 1 or value[0] == value[1] else value
+
+
 class _ConvNd(Module):
     """What Conv2d and Conv1d share; ``spatial`` is their number of spatial axes."""
 
@@ -182,13 +189,19 @@ class _PoolNd(Module):
             self.kernel_size = _pair("kernel_size", kernel_size)
         else:
             self.kernel_size = (1, int_option("kernel_size", kernel_size, 1))
-        self.stride = max(self.kernel_size) if stride is None else int_option("stride", stride, 1)
+        if stride is None:  # torch's default: one window after the other
+            self.stride = self.kernel_size if self.spatial == 2 else self.kernel_size[1]
+        else:
+            self.stride = (
+                _pair("stride", stride) if self.spatial == 2 else int_option("stride", stride, 1)
+            )
         self._cache: PoolCache | None = None
 
     def __repr__(self) -> str:
-        kh, kw = self.kernel_size
-        size = kw if self.spatial == 1 or kh == kw else self.kernel_size
-        return f"{type(self).__name__}(kernel_size={size}, stride={self.stride})"
+        return (
+            f"{type(self).__name__}(kernel_size={_short(self.kernel_size, self.spatial)}, "
+            f"stride={_short(self.stride, self.spatial)})"
+        )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x`` (N, C, H, W) or (N, C, L) -> the pooled ``out`` (N, C, H', W') or (N, C, L')."""
@@ -208,8 +221,8 @@ class _PoolNd(Module):
 
 class MaxPool2d(_PoolNd):
     """Max pooling over ``kernel_size`` windows (int or (height, width)) every ``stride``
-    pixels (default: ``kernel_size``), as ``torch.nn.MaxPool2d``; ties go to the first
-    maximum in row-major order. (N, C, H, W) -> (N, C, H', W')."""
+    pixels (int or pair; default ``kernel_size``), as ``torch.nn.MaxPool2d``; ties go to
+    the first maximum in row-major order. (N, C, H, W) -> (N, C, H', W')."""
 
 
 class AvgPool2d(_PoolNd):

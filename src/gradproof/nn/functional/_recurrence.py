@@ -31,8 +31,8 @@ from ._sequence_checks import (
     expect_dim,
     float_array,
     nonempty_time,
-    sigmoid,
 )
+from .activations import logistic as sigmoid  # overflow-free in both tails
 
 __all__ = ["Cell", "CELLS", "ScanCache", "scan_forward", "scan_backward", "check_recurrent"]
 

@@ -2,8 +2,8 @@
 
 Embeddings, recurrences and attention validate the same things (a float array
 of a given rank, a dimension that must match another array's, a non-empty time
-axis, integer indices in range) and share two numerical pieces (a stable
-sigmoid, the gradients of an affine map); they are named here once.
+axis, integer indices in range) and share two small numerical pieces (the
+gradients of an affine map, dtype-keeping casts); they are named here once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ __all__ = [
     "nonempty_time",
     "index_array",
     "bool_mask",
-    "sigmoid",
     "affine_grads",
     "cast_like",
 ]
@@ -111,12 +110,6 @@ def bool_mask(name: str, value, shape: tuple[int, ...], axes: str) -> np.ndarray
             raise InputError(f"{name} must hold booleans or 0/1, got values {np.unique(arr)}")
         arr = arr.astype(bool)
     return arr
-
-
-def sigmoid(a: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-a))`` without overflow: ``exp`` only ever sees ``-|a|``."""
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def affine_grads(

@@ -64,13 +64,19 @@ class PoolCache(NamedTuple):
 
 # --- checks --------------------------------------------------------------------------------
 def _pool_inputs(x: object, kh: object, kw: object, stride: object, spatial: int):
-    """Check a pooling layer's arguments; return ``x`` as (N, C, H, W) and the windows."""
+    """Check a pooling layer's arguments; return ``x`` as (N, C, H, W) and the windows.
+
+    ``stride`` is an int, or for images a pair (rows, columns).
+    """
     if spatial == 2:
         x = float_input("x", x, 4, "(N, C, H, W)")
         kh = int_option("pool_height", kh, 1)
         kw = int_option("pool_width", kw, 1)
-        s = int_option("stride", stride, 1)
-        win = Windows(x.shape[2], x.shape[3], kh, kw, s, s)
+        if isinstance(stride, tuple) and len(stride) == 2:
+            sh, sw = (int_option(f"stride[{i}]", s, 1) for i, s in enumerate(stride))
+        else:
+            sh = sw = int_option("stride", stride, 1)
+        win = Windows(x.shape[2], x.shape[3], kh, kw, sh, sw)
         return x, windows_fit(win, x.shape, "pool_height/pool_width", 2)
     x = float_input("x", x, 3, "(N, C, L)")
     k = int_option("pool_size", kw, 1)
@@ -156,7 +162,8 @@ def max_pool2d(
     Args:
         x: input, shape (N, C, H, W), float32 or float64.
         pool_height, pool_width: window size (ints >= 1, at most H and W).
-        stride: step between windows (int >= 1); smaller than the window means overlap.
+        stride: step between windows (int >= 1, or a pair (rows, columns)); smaller
+            than the window means overlap.
 
     Returns:
         out: shape (N, C, H', W'), ``H' = 1 + (H - pool_height) // stride``; dtype of x.
