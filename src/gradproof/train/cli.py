@@ -217,3 +217,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _add_common_arguments(parser)
         kind.add_arguments(parser)
         parser.set_defaults(func=run)
+    # the character-level language model trains on text, not on a --data set
+    from ..nn import charlm
+
+    lm = kinds.add_parser("charlm", help="character-level language model on Python's own source",
+                          description=charlm.__doc__.splitlines()[0] if charlm.__doc__ else None)
+    charlm.add_arguments(lm)
+    lm.set_defaults(func=charlm.run)
