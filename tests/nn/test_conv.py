@@ -251,7 +251,7 @@ BAD_CONV2D = {
     "x 3-D": (lambda f: f(*_arrays(x_shape=(3, 5, 5))), InputError, "x must have 4 dimensions"),
     "w 3-D": (lambda f: f(*_arrays(w_shape=(4, 3, 3))), InputError, "w must have 4 dimensions"),
     "b shape": (lambda f: f(*_arrays(b_shape=(3,))), InputError, "b must have shape (F,) = (4,)"),
-    "x a list": (lambda f: f([[[[1.0]]]], *_arrays()[1:]), InputTypeError, "x must be a NumPy"),
+    "x a list": (lambda f: f([[[[1.0]]]], *_arrays()[1:]), InputTypeError, "x must be a float32"),
     "x ints": (lambda f: f(np.zeros((2, 3, 5, 5), int), *_arrays()[1:]), InputTypeError, "float32"),
     "mixed dtypes": (
         lambda f: f(np.zeros((2, 3, 5, 5), np.float32), *_arrays()[1:]),

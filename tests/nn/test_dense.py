@@ -143,7 +143,7 @@ def test_shape_errors_name_the_argument(x_shape, w_shape, b_shape, fragment):
 
 
 def test_integer_input_is_a_type_error_naming_x():
-    with pytest.raises(InputTypeError, match="x must be a NumPy array of floats"):
+    with pytest.raises(InputTypeError, match="x must be a float32 or float64 NumPy array"):
         affine(np.ones((2, 3), dtype=np.int64), np.ones((3, 1)), np.ones(1))
 
 

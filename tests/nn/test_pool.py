@@ -210,7 +210,7 @@ BAD_POOL = {
     "pool_height 0": (lambda: F.max_pool2d(X, 0, 2, 2), InputError, "pool_height"),
     "float pool_width": (lambda: F.max_pool2d(X, 2, 2.0, 2), InputTypeError, "pool_width"),
     "x 3-D": (lambda: F.max_pool2d(X[0], 2, 2, 2), InputError, "x must have 4 dimensions"),
-    "x a list": (lambda: F.max_pool2d([[1.0]], 2, 2, 2), InputTypeError, "x must be a NumPy"),
+    "x a list": (lambda: F.max_pool2d([[1.0]], 2, 2, 2), InputTypeError, "x must be a float32"),
     "1-D window": (lambda: F.max_pool1d(X[0], 5), InputError, "pool_size (5) is larger"),
     "1-D x 4-D": (lambda: F.max_pool1d(X, 2), InputError, "(N, C, L)"),
     "pool_param key": (

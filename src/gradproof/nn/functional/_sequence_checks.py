@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
+from ._checks import float_array as _float_array
 
 __all__ = [
     "float_array",
@@ -28,18 +29,7 @@ def float_array(name: str, value, axes: str) -> np.ndarray:
 
     ``axes`` spells the expected shape for the message, e.g. ``"N T D"``.
     """
-    names = axes.split()
-    if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
-        raise InputTypeError(
-            f"{name} must be a float32 or float64 numpy array of shape ({', '.join(names)}), "
-            f"got {describe(value)}"
-        )
-    if value.ndim != len(names):
-        raise InputError(
-            f"{name} must have {len(names)} dimensions ({', '.join(names)}), "
-            f"got shape {value.shape}"
-        )
-    return value
+    return _float_array(name, value, "(" + ", ".join(axes.split()) + ")")
 
 
 def expect_dim(name: str, value: np.ndarray, axis: int, expected: int, why: str) -> None:

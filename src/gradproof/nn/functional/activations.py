@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import InputError
-from .dense import cache_of, float_array, upstream
+from ._checks import cache_of, float_array, upstream
 
 __all__ = [
     "relu",

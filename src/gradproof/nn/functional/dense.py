@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
+from ._checks import check_shape, float_array, upstream
 
 __all__ = [
     "affine",
@@ -30,62 +31,6 @@ __all__ = [
     "affine_forward",
     "affine_relu_forward",
 ]
-
-
-# --- input checks shared by the functional layers ---------------------------
-def float_array(name: str, value: object) -> np.ndarray:
-    """Return ``value`` if it is a NumPy array of a floating dtype, else raise.
-
-    Raises :class:`InputTypeError` naming ``name``: gradients are only defined
-    for real floating-point inputs (float32 or float64).
-    """
-    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
-        return value
-    raise InputTypeError(
-        f"{name} must be a NumPy array of floats (float32 or float64), got "
-        f"{describe(value)}; convert it with np.asarray({name}, dtype=np.float64)"
-    )
-
-
-def check_shape(name: str, value: np.ndarray, expected: tuple[int, ...], meaning: str) -> None:
-    """Raise :class:`InputError` unless ``value.shape == expected``.
-
-    ``meaning`` spells the expected shape symbolically, e.g. ``"(M,)"``.
-    """
-    if value.shape != tuple(expected):
-        raise InputError(f"{name} must have shape {meaning} = {tuple(expected)}, got {value.shape}")
-
-
-def check_finite(name: str, value: np.ndarray, hint: str = "") -> None:
-    """Raise :class:`InputError` if ``value`` holds a NaN or an infinity (says where)."""
-    bad = ~np.isfinite(value)
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        kind = "NaN" if np.isnan(value[index]) else "an infinity"
-        raise InputError(
-            f"{name} contains {kind} at index {index} ({int(bad.sum())} non-finite "
-            f"value(s) in all){'; ' + hint if hint else ''}"
-        )
-
-
-def upstream(dout: object, shape: tuple[int, ...], layer: str) -> np.ndarray:
-    """Check an upstream gradient: a float array with the layer output's ``shape``."""
-    dout = float_array("dout", dout)
-    if dout.shape != tuple(shape):
-        raise InputError(
-            f"dout must have the shape of {layer}'s output {tuple(shape)}, got {dout.shape}"
-        )
-    return dout
-
-
-def cache_of(cache: object, kind: type, backward: str, forward: str):
-    """Return ``cache`` if it is a ``kind``, else explain which forward makes it."""
-    if not isinstance(cache, kind):
-        raise InputTypeError(
-            f"cache must be the cache returned by {forward}() (a {kind.__name__}), "
-            f"got {describe(cache)}; pass {backward}() the second value {forward}() returned"
-        )
-    return cache
 
 
 # --- affine ---------------------------------------------------------------------

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
-from .dense import cache_of, float_array, upstream
+from ._checks import cache_of, float_array, upstream
 
 __all__ = ["dropout", "dropout_backward", "dropout_forward"]
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
+from ._checks import check_finite, check_shape, float_array
 from .activations import logistic
-from .dense import check_finite, check_shape, float_array
 
 __all__ = [
     "softmax_loss",

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
-from .dense import cache_of, check_shape, float_array, upstream
+from ._checks import cache_of, check_shape, float_array, upstream
 
 __all__ = [
     "batchnorm",

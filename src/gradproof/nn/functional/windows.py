@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
+from ._checks import cache_of as _cache_of
+from ._checks import float_array, upstream
 
 __all__: list[str] = []  # helpers for conv.py and pool.py, not part of the public API
 
@@ -94,14 +96,7 @@ def int_option(name: str, value: object, minimum: int) -> int:
 
 def float_input(name: str, value: object, ndim: int, layout: str) -> np.ndarray:
     """Check that ``value`` is a float32/float64 array with ``ndim`` axes named by ``layout``."""
-    if not isinstance(value, np.ndarray) or value.dtype not in FLOATS:
-        raise InputTypeError(
-            f"{name} must be a NumPy array of float32 or float64 with shape {layout}, "
-            f"got {describe(value)}"
-        )
-    if value.ndim != ndim:
-        raise InputError(f"{name} must have {ndim} dimensions {layout}, got shape {value.shape}")
-    return value
+    return float_array(name, value, layout)
 
 
 def same_dtype(reference: np.ndarray, **others: np.ndarray) -> None:
@@ -136,25 +131,12 @@ def windows_fit(win: Windows, x_shape: tuple[int, ...], window: str, spatial: in
 
 def dout_like(dout: object, shape: tuple[int, ...], layer: str) -> np.ndarray:
     """Check an upstream gradient: a float array with the shape of ``layer``'s output."""
-    if not isinstance(dout, np.ndarray) or dout.dtype not in FLOATS:
-        raise InputTypeError(
-            f"dout must be a float array of shape {tuple(shape)}, got {describe(dout)}"
-        )
-    if dout.shape != tuple(shape):
-        raise InputError(
-            f"dout must have the shape of {layer}'s output {tuple(shape)}, got {dout.shape}"
-        )
-    return dout
+    return upstream(dout, shape, layer)
 
 
 def cache_of(cache: object, kind: type, forward: str) -> object:
     """Return ``cache`` if it is a ``kind``, else say which forward makes it."""
-    if not isinstance(cache, kind):
-        raise InputTypeError(
-            f"cache must be the cache returned by {forward}() (a {kind.__name__}), "
-            f"got {describe(cache)}"
-        )
-    return cache
+    return _cache_of(cache, kind, None, forward)
 
 
 _CONV_LAYOUTS = {  # spatial axes -> (x layout, w layout)

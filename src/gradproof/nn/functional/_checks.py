@@ -1,0 +1,77 @@
+"""Input checks shared by the functional layers.
+
+Every layer validates what it is given and raises an error that names the
+argument, says what was expected and what was got (see ``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import InputError, InputTypeError, describe
+
+__all__ = ["float_array", "check_shape", "check_finite", "upstream", "cache_of"]
+
+
+def float_array(name: str, value: object, layout: str | None = None) -> np.ndarray:
+    """Return ``value`` if it is a NumPy array of a floating dtype, else raise.
+
+    Raises :class:`InputTypeError` naming ``name``: gradients are only defined
+    for real floating-point inputs (float32 or float64). With ``layout`` (e.g.
+    ``"(N, C, H, W)"``), the number of axes is checked too.
+    """
+    if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)):
+        shape = f" with shape {layout}" if layout else ""
+        raise InputTypeError(
+            f"{name} must be a float32 or float64 NumPy array{shape}, got "
+            f"{describe(value)}; convert it with np.asarray({name}, dtype=np.float64)"
+        )
+    if layout is not None:
+        ndim = len([a for a in layout.strip("()").split(",") if a.strip()])
+        if value.ndim != ndim:
+            raise InputError(
+                f"{name} must have {ndim} dimensions {layout}, got shape {value.shape}"
+            )
+    return value
+
+
+def check_shape(name: str, value: np.ndarray, expected: tuple[int, ...], meaning: str) -> None:
+    """Raise :class:`InputError` unless ``value.shape == expected``.
+
+    ``meaning`` spells the expected shape symbolically, e.g. ``"(M,)"``.
+    """
+    if value.shape != tuple(expected):
+        raise InputError(f"{name} must have shape {meaning} = {tuple(expected)}, got {value.shape}")
+
+
+def check_finite(name: str, value: np.ndarray, hint: str = "") -> None:
+    """Raise :class:`InputError` if ``value`` holds a NaN or an infinity (says where)."""
+    bad = ~np.isfinite(value)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(value[index]) else "an infinity"
+        raise InputError(
+            f"{name} contains {kind} at index {index} ({int(bad.sum())} non-finite "
+            f"value(s) in all){'; ' + hint if hint else ''}"
+        )
+
+
+def upstream(dout: object, shape: tuple[int, ...], layer: str) -> np.ndarray:
+    """Check an upstream gradient: a float array with the layer output's ``shape``."""
+    dout = float_array("dout", dout)
+    if dout.shape != tuple(shape):
+        raise InputError(
+            f"dout must have the shape of {layer}'s output {tuple(shape)}, got {dout.shape}"
+        )
+    return dout
+
+
+def cache_of(cache: object, kind: type, backward: str | None, forward: str):
+    """Return ``cache`` if it is a ``kind``, else explain which forward makes it."""
+    if not isinstance(cache, kind):
+        hint = f"; pass {backward}() the second value {forward}() returned" if backward else ""
+        raise InputTypeError(
+            f"cache must be the cache returned by {forward}() (a {kind.__name__}), "
+            f"got {describe(cache)}{hint}"
+        )
+    return cache
