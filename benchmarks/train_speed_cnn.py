@@ -27,19 +27,16 @@ threadpoolctl when it is installed).
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
 import time
 from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
-from train_speed import blas_threads, run_block  # the MLP benchmark's helpers (same folder)
+from _interleave import gradproof_sgd_step, interleave, print_report, set_threads, torch_sgd_step
 
 from gradproof.nn import functional as F
 from gradproof.nn.cnn import SmallCNN
 from gradproof.nn.conv import Conv2d
-from gradproof.nn.models import loss_and_backward
 
 BATCH_SHAPE = (1, 28, 28)
 CONV_SHAPES = {  # name: (x shape, w shape) at batch 64
@@ -63,32 +60,7 @@ def make_data(n_batches: int, batch: int, seed: int) -> list[tuple[np.ndarray, n
 def gradproof_trainer(lr: float, seed: int):
     """A ``step(x, y) -> loss`` for gradproof.nn's SmallCNN, and the model."""
     model = SmallCNN(1, 28, 10, channels=(16, 32), dtype=np.float32, rng=seed)
-    try:
-        from gradproof.optim import SGD
-    except ImportError:  # the optimizers are not there yet: the same update, inline
-        SGD = None
-    if SGD is not None:
-        opt = SGD(model.parameters(), lr=lr)
-        zero_grad, update = opt.zero_grad, opt.step
-    else:
-        params = model.parameters()
-        lr32 = np.float32(lr)
-
-        def zero_grad():
-            for p in params:
-                p.grad.fill(0)
-
-        def update():
-            for p in params:
-                p.data -= lr32 * p.grad
-
-    def step(x, y):
-        zero_grad()
-        loss = loss_and_backward(model, x, y, "softmax")
-        update()
-        return loss
-
-    return step, model
+    return gradproof_sgd_step(model, lr), model
 
 
 def torch_network(model: SmallCNN):
@@ -119,20 +91,7 @@ def torch_network(model: SmallCNN):
 
 def torch_trainer(model: SmallCNN, lr: float):
     """A ``step(x, y) -> loss`` for the same network in PyTorch, from ``model``'s weights."""
-    import torch
-
-    net = torch_network(model)
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(net(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return torch_sgd_step(torch_network(model), lr)
 
 
 def best_time(fn, repeats: int) -> float:
@@ -199,63 +158,22 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    import torch
-
-    threads = args.threads or blas_threads()
-    torch.set_num_threads(threads)
-    if args.threads:
-        try:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(threads, user_api="blas")
-        except ImportError:
-            print("threadpoolctl missing: --threads only applies to torch")
-
+    threads = set_threads(args.threads)
     data = make_data(8, args.batch, args.seed)
-    torch_data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
     gp_step, model = gradproof_trainer(args.lr, args.seed)
     pt_step = torch_trainer(model, args.lr)  # same initial weights
+    run = interleave(
+        gp_step, pt_step, data, blocks=args.blocks, steps=args.steps, warmup=args.warmup,
+        batch=args.batch,
+    )
 
-    run_block(gp_step, data, args.warmup, 0)
-    run_block(pt_step, torch_data, args.warmup, 0)
-    gp_rates, pt_rates, ratios = [], [], []
-    gp_loss = pt_loss = float("nan")
-    for b in range(args.blocks):
-        start = args.warmup + b * args.steps
-        gp_s, gp_loss = run_block(gp_step, data, args.steps, start)
-        pt_s, pt_loss = run_block(pt_step, torch_data, args.steps, start)
-        gp_rates.append(args.steps * args.batch / gp_s)
-        pt_rates.append(args.steps * args.batch / pt_s)
-        ratios.append(pt_s / gp_s)
-
-    gp_med, pt_med = statistics.median(gp_rates), statistics.median(pt_rates)
-    ratio = statistics.median(ratios)
     print(
         f"CNN conv(1->16)-ReLU-pool-conv(16->32)-ReLU-pool-affine(1568->10), 1x28x28, float32, "
-        f"batch {args.batch}, SGD lr {args.lr}; {args.blocks} interleaved blocks of {args.steps} "
+        f"batch {args.batch}, SGD lr {args.lr}; {run.blocks} interleaved blocks of {args.steps} "
         "steps"
     )
-    print(
-        f"threads: {threads} (NumPy BLAS and torch.set_num_threads); torch {torch.__version__}, "
-        f"NumPy {np.__version__}, {platform.processor() or platform.machine()}"
-    )
-    print()
-    print(
-        f"{'library':<12}{'median samples/s':>18}{'min':>10}{'max':>10}{'ms/step':>10}"
-        f"{'loss after':>12}"
-    )
-    for name, rates, loss in (("gradproof", gp_rates, gp_loss), ("pytorch", pt_rates, pt_loss)):
-        med = statistics.median(rates)
-        print(
-            f"{name:<12}{med:>18,.0f}{min(rates):>10,.0f}{max(rates):>10,.0f}"
-            f"{1e3 * args.batch / med:>10.2f}{loss:>12.4f}"
-        )
-    print()
-    print(
-        f"ratio gradproof / pytorch (median of {args.blocks} paired blocks): {ratio:.3f}  "
-        f"(ratio of medians {gp_med / pt_med:.3f})"
-    )
-    result = {"threads": threads, "gradproof": gp_med, "pytorch": pt_med, "ratio": ratio}
+    print_report(run, threads)
+    result = run.summary(threads)
 
     if not args.skip_naive:
         print()

@@ -26,7 +26,13 @@ from .activation import ReLU
 from .containers import Flatten, Sequential
 from .conv import Conv1d, Conv2d, MaxPool1d, MaxPool2d
 from .dropout import Dropout
-from .dtypes import as_generator, check_float_input, positive_int, resolve_dtype
+from .dtypes import (
+    as_generator,
+    check_float_input,
+    drop_probability,
+    positive_int,
+    resolve_dtype,
+)
 from .linear import Linear
 from .module import Module
 
@@ -37,10 +43,17 @@ def _sizes(name: str, values: Sequence[int]) -> list[int]:
     return [positive_int(v, f"{name}[{i}]") for i, v in enumerate(values)]
 
 
+def _odd_kernel_size(kernel_size: int) -> int:
+    """A positive odd ``kernel_size``, so that padding ``kernel_size // 2`` keeps the size."""
+    kernel_size = positive_int(kernel_size, "kernel_size")
+    if kernel_size % 2 == 0:
+        raise InputError(f"kernel_size must be odd (same padding), got {kernel_size}")
+    return kernel_size
+
+
 def _head(features: int, num_classes: int, dropout: float, init, gen, dtype) -> list[Module]:
     """``Flatten -> [Dropout] -> Linear``: the classifier on top of the conv blocks."""
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise InputError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+    dropout = drop_probability(dropout)
     drop = [Dropout(dropout, rng=gen)] if dropout > 0 else []
     return [Flatten(), *drop, Linear(features, num_classes, init=init, rng=gen, dtype=dtype)]
 
@@ -120,9 +133,7 @@ class SmallCNN(_ShapedInput):
         hw = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
         H, W = _sizes("image_size", hw)
         widths = _sizes("channels", channels)
-        kernel_size = positive_int(kernel_size, "kernel_size")
-        if kernel_size % 2 == 0:
-            raise InputError(f"kernel_size must be odd (same padding), got {kernel_size}")
+        kernel_size = _odd_kernel_size(kernel_size)
         if H >> len(widths) < 1 or W >> len(widths) < 1:
             raise InputError(
                 f"image_size {(H, W)} is too small for {len(widths)} poolings by 2; "
@@ -190,9 +201,7 @@ class CNN1d(_ShapedInput):
         in_channels = positive_int(in_channels, "in_channels")
         num_classes = positive_int(num_classes, "num_classes")
         widths = _sizes("channels", channels)
-        kernel_size = positive_int(kernel_size, "kernel_size")
-        if kernel_size % 2 == 0:
-            raise InputError(f"kernel_size must be odd (same padding), got {kernel_size}")
+        kernel_size = _odd_kernel_size(kernel_size)
         if L >> (len(widths) - 1) < 1:
             raise InputError(f"length {L} is too short for {len(widths) - 1} poolings by 2")
         dtype, gen = resolve_dtype(dtype), as_generator(rng)

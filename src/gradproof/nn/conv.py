@@ -45,14 +45,31 @@ def _short(value: int | tuple[int, int], spatial: int) -> int | tuple[int, int]:
 
 
 class _ConvNd(Module):
-    """What Conv2d and Conv1d share; ``spatial`` is their number of spatial axes."""
+    """What Conv2d and Conv1d share; ``spatial`` is their number of spatial axes.
+
+    One constructor for both (parameters documented on :class:`Conv2d`):
+    ``kernel_size`` is an int or a pair (HH, WW) when ``spatial`` is 2, an int K when 1.
+    """
 
     spatial = 2
     layout = "(N, C, H, W)"
 
     def __init__(
-        self, in_channels, out_channels, kernel, stride, padding, init, rng, dtype, input_grad
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        padding: int = 0,
+        init: str | float = "he",
+        rng: np.random.Generator | int | None = None,
+        dtype=np.float64,
+        input_grad: bool = True,
     ) -> None:
+        if self.spatial == 2:
+            kernel = _pair("kernel_size", kernel_size)
+        else:
+            kernel = (int_option("kernel_size", kernel_size, 1),)
         super().__init__()
         self.in_channels = int_option("in_channels", in_channels, 1)
         self.out_channels = int_option("out_channels", out_channels, 1)
@@ -130,23 +147,6 @@ class Conv2d(_ConvNd):
     ``H' = 1 + (H + 2*padding - HH) // stride``; ``weight`` (F, C, HH, WW); ``bias`` (F,).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int = 1,
-        padding: int = 0,
-        init: str | float = "he",
-        rng: np.random.Generator | int | None = None,
-        dtype=np.float64,
-        input_grad: bool = True,
-    ) -> None:
-        kernel = _pair("kernel_size", kernel_size)
-        super().__init__(
-            in_channels, out_channels, kernel, stride, padding, init, rng, dtype, input_grad
-        )
-
 
 class Conv1d(_ConvNd):
     """1-D convolution layer over signals, as ``torch.nn.Conv1d``.
@@ -158,23 +158,6 @@ class Conv1d(_ConvNd):
 
     spatial = 1
     layout = "(N, C, L)"
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        init: str | float = "he",
-        rng: np.random.Generator | int | None = None,
-        dtype=np.float64,
-        input_grad: bool = True,
-    ) -> None:
-        kernel = (int_option("kernel_size", kernel_size, 1),)
-        super().__init__(
-            in_channels, out_channels, kernel, stride, padding, init, rng, dtype, input_grad
-        )
 
 
 class _PoolNd(Module):

@@ -24,6 +24,7 @@ __all__ = [
     "FLOAT_DTYPES",
     "resolve_dtype",
     "positive_int",
+    "drop_probability",
     "as_generator",
     "check_float_input",
     "to_dtype",
@@ -50,6 +51,13 @@ def positive_int(value, name: str) -> int:
     if value < 1:
         raise InputError(f"{name} must be a positive int, got {value!r}")
     return int(value)
+
+
+def drop_probability(value, name: str = "dropout") -> float:
+    """``value`` if it is a number in [0, 1) (a dropout rate), else an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InputError(f"{name} must be a probability in [0, 1), got {value!r}")
+    return value
 
 
 def as_generator(rng, name: str = "rng") -> np.random.Generator:

@@ -19,7 +19,7 @@ from ..errors import InputError, InputTypeError, describe
 from .activation import activation as make_activation
 from .containers import Sequential
 from .dropout import Dropout
-from .dtypes import as_generator, positive_int, resolve_dtype
+from .dtypes import as_generator, drop_probability, positive_int, resolve_dtype
 from .functional import losses
 from .linear import Linear
 from .module import Module
@@ -96,10 +96,7 @@ class MLP(Sequential):
         sizes = [positive_int(h, f"hidden_sizes[{i}]") for i, h in enumerate(hidden_sizes)]
         if norm is not None and norm not in NORMS:
             raise InputError(f"norm must be None or one of {sorted(NORMS)}, got {norm!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
-            0 <= dropout < 1
-        ):
-            raise InputError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        dropout = drop_probability(dropout)
         dtype = resolve_dtype(dtype)
         gen = as_generator(rng)
 
