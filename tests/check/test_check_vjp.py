@@ -466,3 +466,19 @@ def test_complex_step_falls_back_when_the_forward_is_not_analytic():
     report = check_vjp(lambda x: (np.abs(x), x), lambda d, x: d * np.sign(x), x, method="complex")
     assert report.ok and report.method == "fd"
     assert any("central differences were used" in n for n in report.notes)
+
+
+def test_edge_inputs_are_handled():
+    rng = np.random.default_rng(5)
+
+    def scaled(s, x):
+        return s * x, (s, x)
+
+    # a 0-d input whose gradient comes back as a NumPy scalar
+    assert check_vjp(scaled, lambda d, c: (np.sum(d * c[1]), d * c[0]),
+                     np.array(2.0), rng.standard_normal(4)).ok
+    # an empty batch, and values near the float64 limit
+    assert check_vjp(L.affine, L.affine_backward, np.zeros((0, 3)), rng.standard_normal((3, 2)),
+                     rng.standard_normal(2)).ok
+    assert check_vjp(lambda x: (x * 1e5, x), lambda d, x: d * 1e5,
+                     np.array([1e300, -1e300, 1.0])).ok

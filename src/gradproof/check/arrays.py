@@ -143,7 +143,8 @@ def perturbation_scale(x: np.ndarray) -> np.ndarray:
     x64 = np.abs(x.astype(np.float64)).ravel()
     if not x64.size:
         return x64
-    spread = float(np.std(x.astype(np.float64)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = float(np.std(x.astype(np.float64)))
     if not (spread > 0 and np.isfinite(spread)):
         spread = float(np.max(x64)) if np.max(x64) > 0 else 1.0
     return np.where(x64 > 0, np.minimum(x64, spread), spread)

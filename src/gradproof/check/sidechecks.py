@@ -146,6 +146,8 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
             )
             side.grads[i] = None
             continue
+        if x.ndim == 0 and isinstance(g, (np.generic, float)) and not isinstance(g, bool):
+            g = np.asarray(g)  # a scalar is a fine gradient for a 0-d input
         if not isinstance(g, np.ndarray):
             side.problems.append(Finding(
                 f"gradient for input {i} must be an array of shape {x.shape}, got "
