@@ -1,10 +1,308 @@
-"""Subcommands of the checker: ``gradproof demo``, ``gradproof zoo``, ``gradproof check``."""
+"""Subcommands of the checker: ``gradproof demo``, ``gradproof zoo``, ``gradproof check``.
+
+``gradproof check mylayer.py:affine --input x=4,10 --input w=10,3 --input b=3``
+loads ``affine`` (and ``affine_backward``) from a file or an importable module,
+draws random inputs of the given shapes, checks the backward and prints the
+report. Exit status: 0 when the check passes, 1 when it finds a bug, 2 for a
+usage error (the message names the offending argument). See docs/cli.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import importlib.util
+import inspect
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-__all__ = ["register"]
+import numpy as np
+
+__all__ = ["register", "InputSpec", "parse_input_spec", "make_inputs", "load_functions",
+           "UsageError"]
+
+DTYPES = {"float64": np.float64, "float32": np.float32, "int": np.int64, "int64": np.int64,
+          "int32": np.int32}
+DEFAULT_INT_RANGE = (0, 10)
+INPUT_SYNTAX = "NAME=SHAPE[:DTYPE][:LOW..HIGH], e.g. x=4,10  w=10,3:float32  y=4:int:0..10"
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out; the message says why (exit status 2)."""
+
+
+# ----------------------------------------------------------------------
+# --input NAME=SHAPE[:DTYPE][:LOW..HIGH]
+@dataclass(frozen=True)
+class InputSpec:
+    """One ``--input``: an array of ``shape`` and ``dtype`` drawn at random.
+
+    Floats are standard normal, or uniform in ``[low, high)`` when a range is
+    given (e.g. positive values for ``log``); integers are uniform in
+    ``[low, high)`` (``0..10``: labels of 10 classes), default ``0..10``.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float64"
+    low: float | None = None
+    high: float | None = None
+
+
+def _parse_range(text: str, spec: str) -> tuple[float, float]:
+    low_text, _, high_text = text.partition("..")
+    try:
+        low, high = float(low_text), float(high_text)
+    except ValueError:
+        raise UsageError(f"--input {spec!r}: range {text!r} must be LOW..HIGH with two "
+                         "numbers, e.g. 0..10") from None
+    if not low < high:
+        raise UsageError(f"--input {spec!r}: range {text!r} must have LOW < HIGH")
+    return low, high
+
+
+def parse_input_spec(spec: str) -> InputSpec:
+    """Parse ``NAME=SHAPE[:DTYPE][:LOW..HIGH]``; raise :class:`UsageError` naming ``spec``."""
+    name, eq, rest = spec.partition("=")
+    name = name.strip()
+    if not eq or not name.isidentifier():
+        raise UsageError(f"--input {spec!r}: expected {INPUT_SYNTAX}")
+    shape_text, *options = rest.split(":")
+    shape_text = shape_text.strip().strip("()")
+    try:
+        shape = tuple(int(s) for s in shape_text.split(",") if s.strip()) if shape_text else ()
+    except ValueError:
+        raise UsageError(f"--input {spec!r}: shape {shape_text!r} must be comma-separated "
+                         f"integers (e.g. 4,10; empty for a scalar); expected {INPUT_SYNTAX}"
+                         ) from None
+    if any(s < 0 for s in shape):
+        raise UsageError(f"--input {spec!r}: shape {shape} has a negative size")
+    dtype, low, high = "float64", None, None
+    for option in options:
+        option = option.strip()
+        if ".." in option:
+            low, high = _parse_range(option, spec)
+        elif option in DTYPES:
+            dtype = "int64" if option == "int" else option
+        else:
+            raise UsageError(f"--input {spec!r}: unknown dtype {option!r}; use one of "
+                             f"{', '.join(DTYPES)} (or a range LOW..HIGH)")
+    if dtype.startswith("int") and low is None:
+        low, high = DEFAULT_INT_RANGE
+    return InputSpec(name, shape, dtype, low, high)
+
+
+def make_inputs(specs: Sequence[InputSpec], rng: np.random.Generator) -> list[np.ndarray]:
+    """Random arrays for ``specs``, in order."""
+    arrays = []
+    for s in specs:
+        dtype = DTYPES[s.dtype]
+        if np.issubdtype(dtype, np.integer):
+            x = rng.integers(int(np.ceil(s.low)), int(np.ceil(s.high)), size=s.shape)
+        elif s.low is not None:
+            x = rng.uniform(s.low, s.high, size=s.shape)
+        else:
+            x = rng.standard_normal(s.shape)
+        arrays.append(np.asarray(x, dtype=dtype))
+    return arrays
+
+
+def _order_by_signature(forward: Callable, specs: list[InputSpec], fname: str) -> list[InputSpec]:
+    """Put the inputs in the order of the forward's parameters (they are named)."""
+    try:
+        params = inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return specs
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params.values()):
+        return specs
+    names = [s.name for s in specs]
+    for s in specs:
+        if s.name not in params:
+            raise UsageError(f"--input {s.name}=...: {fname} has no parameter {s.name!r}; its "
+                             f"parameters are {', '.join(params) or '(none)'}")
+    if len(set(names)) != len(names):
+        raise UsageError(f"--input: a name is given twice in {names}")
+    missing = [p.name for p in params.values()
+               if p.default is p.empty and p.name not in names]
+    if missing:
+        raise UsageError(f"{fname} needs an --input for {', '.join(missing)} "
+                         f"(e.g. --input {missing[0]}=SHAPE)")
+    order = list(params)
+    return sorted(specs, key=lambda s: order.index(s.name))
+
+
+# ----------------------------------------------------------------------
+# MODULE:FUNCTION
+def _load_file(path: Path, target: str) -> ModuleType:
+    if not path.is_file():
+        raise UsageError(f"file not found: {str(path)!r} (from {target!r}); give the path of "
+                         "the file that defines the function")
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # its own imports, and pickling for --workers
+    name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules \
+        else f"gradproof_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise UsageError(f"importing {path} raised {type(exc).__name__}: {exc}\n"
+                         + "".join(traceback.format_exception(exc)[-3:]).rstrip()) from exc
+    return module
+
+
+def _load_module(name: str, target: str) -> ModuleType:
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # as ``python -m`` does
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            raise UsageError(f"no module or file named {name!r} (from {target!r}); give a "
+                             "file path (mylayer.py:affine) or an importable module") from exc
+        raise UsageError(f"importing {name} raised ModuleNotFoundError: {exc}") from exc
+    except Exception as exc:
+        raise UsageError(f"importing {name} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _lookup(module: ModuleType, name: str, where: str) -> Callable | None:
+    try:
+        obj = functools.reduce(getattr, name.split("."), module)
+    except AttributeError:
+        return None
+    if not callable(obj):
+        raise UsageError(f"{name} in {where} is {type(obj).__name__}, not a function")
+    return obj
+
+
+def _functions_in(module: ModuleType) -> str:
+    names = sorted(n for n, v in vars(module).items()
+                   if inspect.isfunction(v) and not n.startswith("_")
+                   and v.__module__ == module.__name__)
+    return ", ".join(names) if names else "(no public functions)"
+
+
+def load_functions(target: str, backward: str | None = None
+                   ) -> tuple[Callable, Callable | None, str | None, str]:
+    """``(forward, backward or None, backward's name, where)`` for ``MODULE:FUNCTION``.
+
+    Without ``backward`` the module's ``FUNCTION_backward`` is used (for a
+    ``NAME_forward`` also ``NAME_backward``); ``None`` when there is neither,
+    for closure style.
+    """
+    module_text, colon, fname = target.rpartition(":")
+    if not colon or not module_text or not fname:
+        raise UsageError(f"target {target!r}: expected MODULE:FUNCTION, e.g. "
+                         "mylayer.py:affine or mypackage.layers:affine")
+    is_file = module_text.endswith(".py") or "/" in module_text or "\\" in module_text
+    module = _load_file(Path(module_text), target) if is_file else _load_module(module_text,
+                                                                              target)
+    forward = _lookup(module, fname, module_text)
+    if forward is None:
+        raise UsageError(f"function {fname!r} not found in {module_text}; it defines: "
+                         f"{_functions_in(module)}")
+    if backward is not None:
+        found = _lookup(module, backward, module_text)
+        if found is None:
+            raise UsageError(f"--backward {backward}: not found in {module_text}; it defines: "
+                             f"{_functions_in(module)}")
+        return forward, found, backward, module_text
+    candidates = [fname + "_backward"]
+    if fname.endswith("_forward"):
+        candidates.insert(0, fname[: -len("_forward")] + "_backward")
+    for name in candidates:
+        found = _lookup(module, name, module_text)
+        if found is not None:
+            return forward, found, name, module_text
+    return forward, None, None, module_text
+
+
+def _closure_style(forward: Callable, inputs: list[np.ndarray]) -> bool:
+    """Whether ``forward`` returns ``(out, backprop)`` (a probe call on copies).
+
+    A forward that raises here is left to the check, which reports the error."""
+    try:
+        result = forward(*[x.copy() for x in inputs])
+    except Exception:
+        return True
+    return isinstance(result, tuple) and len(result) == 2 and callable(result[1])
+
+
+# ----------------------------------------------------------------------
+def _run_check(args: argparse.Namespace) -> int:
+    from .. import check_vjp
+    from ..errors import GradproofError
+
+    forward, backward, backward_name, where = load_functions(args.target, args.backward)
+    fname = args.target.rpartition(":")[2]
+    if not args.input:
+        raise UsageError(f"no --input given: describe each input of {fname}, "
+                         f"{INPUT_SYNTAX}")
+    specs = _order_by_signature(forward, [parse_input_spec(s) for s in args.input], fname)
+    inputs = make_inputs(specs, np.random.default_rng(args.seed))
+    if backward is None and not _closure_style(forward, inputs):
+        raise UsageError(f"no backward for {fname}: {where} defines no {fname}_backward and "
+                         f"{fname} does not return (out, backprop); pass --backward NAME")
+    options: dict[str, Any] = dict(seed=args.seed, method=args.method,
+                                   names=[s.name for s in specs])
+    executor = None
+    if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(args.workers)
+    try:
+        report = check_vjp(forward, backward, *inputs, mode=args.mode, executor=executor,
+                           **options)
+        full = None
+        if args.html and args.mode != "full":
+            small = [i for i, x in enumerate(inputs)
+                     if np.issubdtype(x.dtype, np.floating) and 0 < x.size <= args.heatmap_limit]
+            if small:
+                full = check_vjp(forward, backward, *inputs, mode="full", wrt=small,
+                                 executor=executor, **options)
+    except GradproofError as exc:  # an option or input the checker rejects
+        raise UsageError(str(exc)) from exc
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    report.function = report.function or fname
+    _emit(report, full, args, backward_name)
+    return 0 if report.ok else 1
+
+
+def _emit(report, full, args: argparse.Namespace, backward_name: str | None) -> None:
+    from .terminal import print_report
+
+    info = sys.stderr if args.json else sys.stdout
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_report(report, sys.stdout, color=args.color)
+    if args.html:
+        from .html import write_html
+
+        path = write_html(report, args.html, full=full)
+        print(f"HTML report: {path}", file=info)
+    if backward_name is None and not args.json:
+        print("(closure style: the forward returned (out, backprop))", file=info)
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        return _run_check(args)
+    except UsageError as exc:
+        print(f"gradproof check: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -18,6 +316,41 @@ def _zoo(args: argparse.Namespace) -> int:
     from ..zoo.table import run_from_args
 
     return run_from_args(args)
+
+
+def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
+    from .terminal import COLOR_CHOICES
+
+    check = subparsers.add_parser(
+        "check",
+        help="check a backward pass in your own file: gradproof check mylayer.py:affine ...",
+        description="Check FUNCTION's backward at random inputs. Exit status: 0 the check "
+                    "passed, 1 it found a bug, 2 usage error.",
+        epilog="example: gradproof check mylayer.py:affine --input x=4,10 --input w=10,3 "
+               "--input b=3",
+    )
+    check.add_argument("target", metavar="MODULE:FUNCTION",
+                       help="a file and function (mylayer.py:affine) or module:function")
+    check.add_argument("--input", "-i", action="append", metavar="NAME=SHAPE[:DTYPE][:LO..HI]",
+                       help=f"one per input of FUNCTION: {INPUT_SYNTAX}")
+    check.add_argument("--backward", metavar="NAME",
+                       help="the backward function (default FUNCTION_backward; closure style "
+                            "when there is none and FUNCTION returns (out, backprop))")
+    check.add_argument("--seed", type=int, default=0, help="seed of the inputs and the check")
+    check.add_argument("--mode", choices=("auto", "full"), default="auto",
+                       help="auto: random projections (cheap); full: every coordinate")
+    check.add_argument("--method", choices=("fd", "complex"), default="fd",
+                       help="central differences, or complex step where the forward allows")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    check.add_argument("--heatmap-limit", type=int, default=4096, metavar="N",
+                       help="with --html in auto mode, run a full check of the inputs with at "
+                            "most N elements for the heat maps (default 4096; 0: none)")
+    check.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="evaluate the forward in N processes (FUNCTION must be picklable)")
+    check.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                       help="colour the table (auto: on a terminal without NO_COLOR)")
+    check.set_defaults(func=_check)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,3 +367,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add_arguments(zoo)
     zoo.set_defaults(func=_zoo)
+    _add_check_parser(subparsers)

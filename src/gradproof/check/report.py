@@ -238,6 +238,12 @@ class Report:
             lines.extend(f"  - {n}" for n in self.notes)
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """The report in a notebook: tables, problems, heat maps (see :mod:`.html`)."""
+        from .html import render_html
+
+        return render_html(self, standalone=False)
+
     def __repr__(self) -> str:
         bad = [r.index for r in self.inputs if not r.ok]
         return f"<gradproof Report ok={self.ok} inputs={len(self.inputs)} failed={bad}>"
