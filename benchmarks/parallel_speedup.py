@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per worker, no oversubscription
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from gradproof import check_vjp  # noqa: E402
+from gradproof import check_vjp, process_pool  # noqa: E402
 from gradproof.nn import functional as F  # noqa: E402
 
 
@@ -100,7 +99,7 @@ def main() -> None:
     if not args.quick:
         forwards.append((f"NumPy ~10 ms ({ROUNDS} matmuls 200x200)", affine_compute))
 
-    pool = ProcessPoolExecutor(2)
+    pool = process_pool(2)
     pool.submit(int).result()  # start the workers before timing
     executors = [("2 processes", pool)]
     cluster = client = None

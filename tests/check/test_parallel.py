@@ -6,11 +6,10 @@ layers are; the backward runs in the calling process and may be anything.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
+import pytest
 
-from gradproof import check_vjp
+from gradproof import InputError, check_vjp, process_pool
 from gradproof.nn import functional as F
 
 
@@ -57,12 +56,12 @@ def test_the_cases_exercise_a_pass_and_a_failure():
 
 
 def test_process_pool_gives_the_serial_report():
-    with ProcessPoolExecutor(2) as pool:
+    with process_pool(2) as pool:
         _assert_same_reports(pool)
 
 
 def test_process_pool_report_localises_the_bug():
-    with ProcessPoolExecutor(2) as pool:
+    with process_pool(2) as pool:
         report = check_vjp(F.affine, _wrong_row_backward, *_inputs(), seed=7, executor=pool)
     assert not report.ok
     assert report.inputs[1].status == "FAIL"
@@ -77,3 +76,9 @@ def test_dask_local_cluster_gives_the_serial_report():
             distributed.Client(cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
         _assert_same_reports(client.get_executor())
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_process_pool_rejects_a_bad_worker_count(workers):
+    with pytest.raises(InputError, match="workers must be a positive int"):
+        process_pool(workers)

@@ -5,6 +5,7 @@
 for how each measurement's error is estimated.
 """
 
+from .calls import process_pool
 from .engine import check_grad, check_vjp
 from .model import LayerCheck, ModelReport, check_model
 from .report import Finding, InputResult, Kink, Report
@@ -19,4 +20,5 @@ __all__ = [
     "InputResult",
     "Kink",
     "Finding",
+    "process_pool",
 ]

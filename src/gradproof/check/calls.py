@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import describe
+from ..errors import InputError, describe
 from .arrays import deepcopy_inputs, inner, is_float_array
 
 __all__ = ["Call", "CallError", "phi_of"]
@@ -235,3 +235,24 @@ def _result_or_nan(get: Callable[[], float]) -> float:
         return float(get())
     except Exception:
         return float("nan")
+
+
+def process_pool(workers: int) -> Executor:
+    """A process pool for ``executor=`` whose workers start clean.
+
+    Worker processes come from a fork server (where the platform has one), not
+    from ``fork`` of the calling process: a process that has started threads
+    (JAX, PyTorch, a BLAS pool) can deadlock its forked children. The forward
+    is pickled by reference, so it must be importable: a module-level function.
+
+    Args:
+        workers: the number of processes (>= 1).
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a positive int, got {workers!r}")
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+    return ProcessPoolExecutor(workers, mp_context=context)

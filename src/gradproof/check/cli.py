@@ -147,7 +147,12 @@ def _load_file(path: Path, target: str) -> ModuleType:
     folder = str(path.resolve().parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)  # its own imports, and pickling for --workers
-    name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules \
+    loaded = sys.modules.get(path.stem)
+    same_file = loaded is not None and getattr(loaded, "__file__", None) is not None \
+        and Path(loaded.__file__).resolve() == path.resolve()
+    # the file's own name when free (or taken by this very file): worker processes
+    # started by --workers import the function by that name
+    name = path.stem if path.stem.isidentifier() and (loaded is None or same_file) \
         else f"gradproof_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -240,7 +245,7 @@ def _closure_style(forward: Callable, inputs: list[np.ndarray]) -> bool:
 
 # ----------------------------------------------------------------------
 def _run_check(args: argparse.Namespace) -> int:
-    from .. import check_vjp
+    from .. import check_vjp, process_pool
     from ..errors import GradproofError
 
     forward, backward, backward_name, where = load_functions(args.target, args.backward)
@@ -257,9 +262,7 @@ def _run_check(args: argparse.Namespace) -> int:
                                    names=[s.name for s in specs])
     executor = None
     if args.workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        executor = ProcessPoolExecutor(args.workers)
+        executor = process_pool(args.workers)
     try:
         report = check_vjp(forward, backward, *inputs, mode=args.mode, executor=executor,
                            **options)
