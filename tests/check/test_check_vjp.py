@@ -419,6 +419,25 @@ def test_full_mode_measures_every_coordinate():
     assert np.all(np.sign(report.inputs[0].numeric) != 0) or out.size
 
 
+def test_full_mode_in_small_chunks_gives_the_same_report(monkeypatch):
+    """Full mode measures coordinates in memory-bounded chunks; chunking changes nothing."""
+    from gradproof.check import localize
+
+    x = RNG.standard_normal((6, 7))
+
+    def buggy(dout, cache):
+        dx = L.sigmoid_backward(dout, cache).copy()
+        dx[4, 5] *= 1.001
+        return dx
+
+    whole = check_vjp(L.sigmoid, buggy, x, mode="full", seed=3)
+    monkeypatch.setattr(localize, "CHUNK_BYTES", 1)  # chunks of 16 coordinates
+    chunked = check_vjp(L.sigmoid, buggy, x, mode="full", seed=3)
+    assert not whole.ok and whole.inputs[0].worst[0][0] == (4, 5)
+    assert {**whole.to_dict(), "seconds": 0} == {**chunked.to_dict(), "seconds": 0}
+    np.testing.assert_array_equal(whole.inputs[0].numeric, chunked.inputs[0].numeric)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [({"mode": "fast"}, "mode"), ({"method": "magic"}, "method"), ({"wrt": [7]}, "wrt"),

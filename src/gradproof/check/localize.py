@@ -27,6 +27,9 @@ from .numeric import Direction, DirectionResult, Measurer
 
 __all__ = ["Localization", "localize", "single_coordinates"]
 
+CHUNK_BYTES = 32 * 2**20  # perturbed copies of the input made at once by single_coordinates
+# (their deltas take as much again)
+
 
 @dataclass
 class Localization:
@@ -43,21 +46,26 @@ class Localization:
 
 
 def _block_direction(i: int, shape, scale: np.ndarray, rng, lo: int, hi: int) -> Direction:
-    u = np.zeros(scale.size)
-    u[lo:hi] = rng.standard_normal(hi - lo) * scale[lo:hi]
-    return Direction(i, u.reshape(shape), f"block {lo}:{hi}", np.arange(lo, hi))
+    values = rng.standard_normal(hi - lo) * scale[lo:hi]
+    return Direction(i, None, f"block {lo}:{hi}", np.arange(lo, hi), values, tuple(shape))
 
 
 def single_coordinates(
     measurer: Measurer, i: int, shape, scale: np.ndarray, flat: np.ndarray
 ) -> list[DirectionResult]:
-    """Measure the derivative along each listed coordinate alone (``u = scale_k e_k``)."""
-    directions = []
-    for k in flat:
-        u = np.zeros(scale.size)
-        u[k] = scale[k]
-        directions.append(Direction(i, u.reshape(shape), f"coordinate {k}", np.array([k])))
-    return measurer.measure(directions) if directions else []
+    """Measure the derivative along each listed coordinate alone (``u = scale_k e_k``).
+
+    The coordinates are measured in chunks whose perturbed copies of the input
+    take about ``CHUNK_BYTES``: memory stays O(input size) however many are listed.
+    """
+    shape = tuple(shape)
+    directions = [Direction(i, None, f"coordinate {k}", np.array([k]), scale[[k]], shape)
+                  for k in flat]
+    chunk = max(16, CHUNK_BYTES // (4 * 8 * max(scale.size, 1)))
+    results: list[DirectionResult] = []
+    for start in range(0, len(directions), chunk):
+        results.extend(measurer.measure(directions[start:start + chunk]))
+    return results
 
 
 def localize(

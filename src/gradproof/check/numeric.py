@@ -51,12 +51,28 @@ MAX_STEP = 0.05
 
 @dataclass
 class Direction:
-    """A direction ``u`` (float64, the input's shape) restricted to some coordinates."""
+    """A direction ``u`` (float64, the input's shape) restricted to some coordinates.
+
+    A sparse direction gives ``u=None`` with its support ``coords``, the
+    ``values`` there and the input's ``shape``: the dense ``u`` is then built
+    only while it is measured, so that a full check of n coordinates keeps
+    O(n) memory, not O(n^2).
+    """
 
     input: int
-    u: np.ndarray
+    u: np.ndarray | None
     label: str = "random projection"
     coords: np.ndarray | None = None  # flat indices of the support, None = all
+    values: np.ndarray | None = None  # u at ``coords`` (sparse directions)
+    shape: tuple[int, ...] | None = None  # the input's shape (sparse directions)
+
+    def dense(self) -> np.ndarray:
+        """``u`` as a float64 array of the input's shape."""
+        if self.u is not None:
+            return self.u
+        u = np.zeros(int(np.prod(self.shape, dtype=np.int64)))
+        u[self.coords] = self.values
+        return u.reshape(self.shape)
 
 
 @dataclass
@@ -244,7 +260,7 @@ class Measurer:
             x = self.inputs[d.input]
             cdtype = np.complex64 if x.dtype == np.float32 else np.complex128
             t = 1e-8 if x.dtype == np.float32 else 1e-20
-            xc = x.astype(cdtype) + 1j * (t * d.u).astype(x.dtype)
+            xc = x.astype(cdtype) + 1j * (t * d.dense()).astype(x.dtype)
             points.append((d.input, xc))
             effective.append((t, xc.imag.astype(np.float64) / t))
         values = self.complex_evaluate(points)
@@ -287,9 +303,10 @@ class Measurer:
         for d, h in zip(directions, steps):
             x = self.inputs[d.input]
             x64 = x.astype(np.float64)
+            u = d.dense()
             dl = []
             for t in (h, -h, h / 2, -h / 2):
-                xt = (x64 + t * d.u).astype(x.dtype)
+                xt = (x64 + t * u).astype(x.dtype)
                 points.append((d.input, xt))
                 dl.append(xt.astype(np.float64) - x64)
             deltas.append(dl)
@@ -311,12 +328,13 @@ class Measurer:
         # analytic slopes with the steps actually taken
         a_h = float(inner(g, dl[0] - dl[1])) / (2 * h)
         a_h2 = float(inner(g, dl[2] - dl[3])) / h
-        analytic = float(inner(g, d.u))
-        scale_gu = float(np.sum(np.abs(g * d.u)))
+        u = d.dense()
+        analytic = float(inner(g, u))
+        scale_gu = float(np.sum(np.abs(g * u)))
         analytic_rounding = eps_in * scale_gu
         gn = self.grad_noise[d.input]
         if gn is not None:
-            analytic_rounding += 3.0 * safe_norm(gn * d.u)
+            analytic_rounding += 3.0 * safe_norm(gn * u)
 
         if not all(np.isfinite(v) for v in phis):
             return DirectionResult(
@@ -339,7 +357,7 @@ class Measurer:
         numeric = analytic + residual
         res = DirectionResult(
             d, analytic, numeric, residual, tol, h, truncation, rounding, analytic_rounding,
-            magnitude=safe_norm(g * d.u),
+            magnitude=safe_norm(g * u),
         )
 
         # one-sided slopes for kink detection
