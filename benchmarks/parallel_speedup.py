@@ -11,6 +11,7 @@ serial one. Prints seconds and speed-ups.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 
@@ -45,17 +46,16 @@ def affine_sleep(x, w, b):
     return F.affine(x, w, b)
 
 
-def affine_compute(x, w, b, rounds=None):
-    """An affine layer that also burns ~10 ms of CPU per call."""
+def affine_compute(x, w, b, rounds=1):
+    """An affine layer that also burns ``rounds`` matrix products of CPU per call."""
     work = _work_matrix()
     m = work
-    for _ in range(rounds or ROUNDS):
+    for _ in range(rounds):
         m = work @ m
         m /= np.abs(m).max()
     return F.affine(x, w, b)
 
 
-ROUNDS = _calibrate_rounds()
 
 
 def wrong_row_backward(dout, cache):
@@ -97,10 +97,17 @@ def main() -> None:
     args = parser.parse_args()
     forwards = [("sleep 10 ms", affine_sleep)]
     if not args.quick:
-        forwards.append((f"NumPy ~10 ms ({ROUNDS} matmuls 200x200)", affine_compute))
+        # calibrated here, once: the workers import this script, and a global
+        # calibrated there would give them a different amount of work
+        rounds = _calibrate_rounds()
+        forwards.append((f"NumPy ~10 ms ({rounds} matmuls 200x200)",
+                         functools.partial(affine_compute, rounds=rounds)))
 
     pool = process_pool(2)
-    pool.submit(int).result()  # start the workers before timing
+    # start both workers (two tasks in flight at once) and let them import this
+    # script and gradproof before timing
+    list(pool.map(time.sleep, [0.5, 0.5]))
+    check_vjp(affine_sleep, F.affine_backward, *_inputs(), seed=1, executor=pool)
     executors = [("2 processes", pool)]
     cluster = client = None
     if not args.no_dask:

@@ -6,6 +6,8 @@ layers are; the backward runs in the calling process and may be anything.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,44 @@ def test_dask_local_cluster_gives_the_serial_report():
 def test_process_pool_rejects_a_bad_worker_count(workers):
     with pytest.raises(InputError, match="workers must be a positive int"):
         process_pool(workers)
+
+
+class _CountingExecutor(ThreadPoolExecutor):
+    """Threads are enough to see which evaluations are submitted, and when."""
+
+    def __init__(self):
+        super().__init__(2)
+        self.submitted = 0
+        self.before_side_checks_ended = 0
+        self.side_checks_done = False
+
+    def submit(self, fn, *args, **kwargs):
+        self.submitted += 1
+        if not self.side_checks_done:
+            self.before_side_checks_ended += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize("backward", [F.affine_backward, _wrong_row_backward])
+def test_first_measurement_starts_during_the_side_checks_and_is_not_repeated(
+        backward, monkeypatch):
+    from gradproof.check import engine
+
+    pool = _CountingExecutor()
+    original = engine.run_side_checks
+
+    def side_checks_then_mark(*args, **kwargs):
+        side = original(*args, **kwargs)
+        pool.side_checks_done = True
+        return side
+
+    monkeypatch.setattr(engine, "run_side_checks", side_checks_then_mark)
+    with pool:
+        report = check_vjp(F.affine, backward, *_inputs(), seed=7, executor=pool)
+    serial = check_vjp(F.affine, backward, *_inputs(), seed=7)
+    assert _without_timing(report) == _without_timing(serial)
+    # 3 inputs x 2 directions x 4 points, submitted before the side checks ended
+    assert pool.before_side_checks_ended == 24
+    # every evaluation the report counts ran once on the executor, except the
+    # side checks' own forwards (made in this process, for their caches)
+    assert pool.submitted == report.n_evals - 3

@@ -26,7 +26,7 @@ from ..errors import InputError, InputTypeError, describe
 from .arrays import deepcopy_inputs, default_step, is_float_array, perturbation_scale
 from .calls import Call, CallError
 from .localize import localize
-from .numeric import Direction, Measurer
+from .numeric import Direction, Measurer, perturbed_points
 from .patterns import factor_candidates
 from .report import Finding, InputResult, Report
 from .sidechecks import run_side_checks
@@ -209,15 +209,40 @@ def check_vjp(
                     function=fname)
 
     def finish() -> Report:
+        call.cancel_prefetch()
         report.n_evals = call.n_forward
         report.n_backward = call.n_backward
         report.seconds = time.perf_counter() - t0
         report.ok = report.ok and all(r.ok for r in results)
         return report
 
+    steps = [
+        step if step is not None else (default_step(x.dtype) if is_float_array(x) else 0.0)
+        for x in inputs
+    ]  # updated by the measurer when it adapts a step
+    float_inputs = [x if is_float_array(x) else None for x in inputs]
+    first_dirs: list[Direction] = []
+
+    def start_first_measurement(side) -> None:
+        # The auto mode's random directions are drawn as soon as the gradients'
+        # contract is known; with an executor their evaluations start now and
+        # run while this process goes on with the side checks.
+        for i in sorted(checked):
+            if side.grads.get(i) is None:
+                continue
+            scale = perturbation_scale(inputs[i])
+            for _ in range(n_directions):
+                u = rng.standard_normal(inputs[i].size) * scale
+                first_dirs.append(Direction(i, u.reshape(inputs[i].shape)))
+        if call.executor is not None:
+            points, _ = perturbed_points(float_inputs, first_dirs,
+                                         [steps[d.input] for d in first_dirs])
+            call.prefetch(points)
+
     # ---- 1 + 2: contract and side effects ------------------------------------
     try:
-        side = run_side_checks(call, checked, rng, originals)
+        side = run_side_checks(call, checked, rng, originals,
+                               on_contract=start_first_measurement if mode == "auto" else None)
     except CallError as exc:
         report.ok = False
         report.problems.append(Finding(str(exc), exc.kind))
@@ -238,16 +263,12 @@ def check_vjp(
         results[i].analytic = side.grads[i]
     if not value_idx:
         return finish()
-    steps = [
-        step if step is not None else (default_step(x.dtype) if is_float_array(x) else 0.0)
-        for x in inputs
-    ]  # updated by the measurer when it adapts a step
     grads64 = [
         side.grads[i].astype(np.float64) if (i in value_idx) else None for i in range(len(inputs))
     ]
     measurer = Measurer(
         call.phi_batch,
-        [x if is_float_array(x) else None for x in inputs],
+        float_inputs,
         grads64,
         side.phi0,
         side.noise,
@@ -267,12 +288,7 @@ def check_vjp(
         for i in value_idx:
             check_full(measurer, i, inputs[i], scales[i], results[i], report, cands)
     else:
-        dirs = []
-        for i in value_idx:
-            for _ in range(n_directions):
-                u = rng.standard_normal(inputs[i].size) * scales[i]
-                dirs.append(Direction(i, u.reshape(inputs[i].shape)))
-        top = measurer.measure(dirs, adapt=True)
+        top = measurer.measure(first_dirs, adapt=True)
         for i in value_idx:
             mine = [r for r in top if r.direction.input == i]
             summarise(results[i], mine)

@@ -75,6 +75,27 @@ class Direction:
         return u.reshape(self.shape)
 
 
+def perturbed_points(
+    inputs: Sequence[np.ndarray | None], directions: Sequence[Direction], steps: Sequence[float]
+) -> tuple[list[tuple[int, np.ndarray]], list[list[np.ndarray]]]:
+    """The points where ``phi`` is evaluated along each direction: ``x + t u`` for
+    ``t`` in ``(h, -h, h/2, -h/2)``, rounded to the input's dtype; and the steps
+    actually taken (``x_t - x`` in float64), four per direction."""
+    points: list[tuple[int, np.ndarray]] = []
+    deltas: list[list[np.ndarray]] = []
+    for d, h in zip(directions, steps):
+        x = inputs[d.input]
+        x64 = x.astype(np.float64)
+        u = d.dense()
+        dl = []
+        for t in (h, -h, h / 2, -h / 2):
+            xt = (x64 + t * u).astype(x.dtype)
+            points.append((d.input, xt))
+            dl.append(xt.astype(np.float64) - x64)
+        deltas.append(dl)
+    return points, deltas
+
+
 @dataclass
 class DirectionResult:
     """The outcome of comparing analytic and numerical slopes along one direction."""
@@ -298,18 +319,7 @@ class Measurer:
     def _measure_at(
         self, directions: Sequence[Direction], steps: Sequence[float]
     ) -> list[DirectionResult]:
-        points: list[tuple[int, np.ndarray]] = []
-        deltas: list[list[np.ndarray]] = []
-        for d, h in zip(directions, steps):
-            x = self.inputs[d.input]
-            x64 = x.astype(np.float64)
-            u = d.dense()
-            dl = []
-            for t in (h, -h, h / 2, -h / 2):
-                xt = (x64 + t * u).astype(x.dtype)
-                points.append((d.input, xt))
-                dl.append(xt.astype(np.float64) - x64)
-            deltas.append(dl)
+        points, deltas = perturbed_points(self.inputs, directions, steps)
         values = self.evaluate(points)
         self.n_evals += len(points)
         return [

@@ -16,6 +16,7 @@ Calls made (3 forward, 4 backward)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,8 +69,15 @@ def _label(i: int, call: Call) -> str:
 
 
 def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
-                    originals: tuple) -> SideResult:
-    """Run the contract and side-effect checks; return the first gradients and noise levels."""
+                    originals: tuple,
+                    on_contract: Callable[[SideResult], None] | None = None) -> SideResult:
+    """Run the contract and side-effect checks; return the first gradients and noise levels.
+
+    ``on_contract(side)`` is called once the upstream gradients are drawn and
+    the gradients' contract is checked, before the remaining side checks: the
+    engine uses it to start the first measurement's evaluations on an executor
+    while this process goes on with the side checks.
+    """
     side = SideResult(grad_noise=[None] * len(originals))
     # --- first forward --------------------------------------------------------
     args0 = deepcopy_inputs(originals)
@@ -185,6 +193,9 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
             side.status[i] = "NAN"
             g = None
         side.grads[i] = None if g is None else np.array(g, copy=True)
+
+    if on_contract is not None:
+        on_contract(side)
 
     # --- repeatability ----------------------------------------------------------
     d1_again = tuple(None if d is None else np.copy(d) for d in d1_ref)
