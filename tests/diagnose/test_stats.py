@@ -63,24 +63,23 @@ def test_activation_mean_std_and_histogram_are_those_of_the_layer_output():
     assert counts.sum() == hidden.size
 
 
-def test_saturated_fraction_counts_units_with_a_tiny_derivative():
-    layer = Sequential(Sigmoid())
-    x = np.array([[-10.0, -1.0, 0.0, 1.0, 4.5, 10.0]])  # sigmoid'(4.5) = 0.0105 < 0.0125
+def _saturated_after_one_step(activation, x) -> float:
+    layer = Sequential(activation)
     diag = Diagnostics().attach(layer)
     layer.forward(x)
     diag.before_update(0, 1.0)
     diag.after_update()
-    assert diag.record.activations["0"]["saturated"][0] == pytest.approx(3 / 6)
+    return diag.record.activations["0"]["saturated"][0]
+
+
+def test_saturated_fraction_counts_units_with_a_tiny_derivative():
+    x = np.array([[-10.0, -1.0, 0.0, 1.0, 4.5, 10.0]])  # sigmoid'(4.5) = 0.0105 < 0.0125
+    assert _saturated_after_one_step(Sigmoid(), x) == pytest.approx(3 / 6)
 
 
 def test_tanh_saturation_threshold_is_five_percent_of_the_maximum_derivative():
-    layer = Sequential(Tanh())
     x = np.array([[2.2, 2.1, -2.2, 0.3]])  # 1 - tanh(2.2)^2 = 0.048; tanh'(2.1) = 0.058
-    diag = Diagnostics().attach(layer)
-    layer.forward(x)
-    diag.before_update(0, 1.0)
-    diag.after_update()
-    assert diag.record.activations["0"]["saturated"][0] == pytest.approx(2 / 4)
+    assert _saturated_after_one_step(Tanh(), x) == pytest.approx(2 / 4)
 
 
 def test_dead_relus_are_units_never_active_over_the_window():

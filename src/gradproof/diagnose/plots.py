@@ -42,26 +42,27 @@ def _log_lines(ax, steps, series: dict[str, list[float]], ylabel: str) -> None:
         ax.legend(fontsize=7, ncol=2)
 
 
-def plot_grad_norms(record: RunRecord):
-    """Gradient norm of each weight (model order) per recorded step, log scale."""
+def _per_weight(record: RunRecord, table: dict, ylabel: str, title: str):
+    """One log-scale line per weight (model order) over the recorded steps."""
     fig = _figure()
     ax = fig.add_subplot()
-    names = record.weight_names() or list(record.grad_norm)
-    _log_lines(ax, np.asarray(record.steps), {n: record.grad_norm[n] for n in names
-                                               if n in record.grad_norm}, "||dL/dw||")
-    ax.set_title("gradient norm per layer")
+    names = record.weight_names() or list(table)
+    _log_lines(ax, np.asarray(record.steps), {n: table[n] for n in names if n in table}, ylabel)
+    ax.set_title(title)
+    return fig, ax
+
+
+def plot_grad_norms(record: RunRecord):
+    """Gradient norm of each weight (model order) per recorded step, log scale."""
+    fig, _ = _per_weight(record, record.grad_norm, "||dL/dw||", "gradient norm per layer")
     return fig
 
 
 def plot_update_ratios(record: RunRecord):
     """``||update|| / ||w||`` per weight per recorded step; the 1e-3 rule of thumb dashed."""
-    fig = _figure()
-    ax = fig.add_subplot()
-    names = record.weight_names() or list(record.update_ratio)
-    _log_lines(ax, np.asarray(record.steps), {n: record.update_ratio[n] for n in names
-                                               if n in record.update_ratio}, "||update|| / ||w||")
+    fig, ax = _per_weight(record, record.update_ratio, "||update|| / ||w||",
+                          "update-to-parameter ratio (rule of thumb ~1e-3, dashed)")
     ax.axhline(1e-3, color="gray", ls="--", lw=1)
-    ax.set_title("update-to-parameter ratio (rule of thumb ~1e-3, dashed)")
     return fig
 
 

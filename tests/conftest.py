@@ -1,5 +1,6 @@
-"""Training tests run small matrix products: one BLAS thread is faster and avoids
-oversubscribing the shared CPUs (OpenBLAS threads spin while waiting)."""
+"""Shared fixtures. The tests run small matrix products (training tiny nets): one
+BLAS thread is faster and avoids oversubscribing the shared CPUs (OpenBLAS
+threads spin while waiting)."""
 
 from __future__ import annotations
 
