@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError, InputTypeError, describe
 from .arrays import deepcopy_inputs, default_step, is_float_array, perturbation_scale
-from .calls import Call, CallError
+from .calls import Call, CallError, phi_of
 from .localize import localize
 from .numeric import Direction, Measurer, perturbed_points
 from .patterns import factor_candidates
@@ -110,6 +110,8 @@ def check_vjp(
     max_evals: int = 2000,
     executor: Executor | None = None,
     names: Sequence[str] | None = None,
+    upcast: bool = True,
+    _rel_floor: float = 0.0,
 ) -> Report:
     """Check a backward pass (a vector-Jacobian product) against numerical derivatives.
 
@@ -154,6 +156,16 @@ def check_vjp(
         parallel (a process pool, a Dask client's executor).
     names:
         Names of the inputs for the report (default: the forward's parameter names).
+    upcast:
+        Re-check float32 inputs in float64 when the code is dtype-generic (the
+        same forward and backward run on float64 copies compute in float64):
+        float32 rounding limits what finite differences can resolve to about
+        1e-3 relative, so a slightly wrong formula (a tanh-approximated GELU
+        derivative, off by 8e-4) passes a float32 check; in float64 it is seen.
+        Only errors above ``eps32 ** (2/3)`` (2.4e-5 relative, the best a float32
+        central difference could do) count. Code that computes in float32
+        whatever its inputs (a cast, a torch or JAX float32 function) is
+        detected and not re-checked (a note says so).
 
     Returns
     -------
@@ -208,9 +220,11 @@ def check_vjp(
     report = Report(ok=True, n_evals=0, inputs=results, mode=mode, method=method, seed=seed,
                     function=fname)
 
+    extra_evals = [0]  # forward calls of the float64 re-check
+
     def finish() -> Report:
         call.cancel_prefetch()
-        report.n_evals = call.n_forward
+        report.n_evals = call.n_forward + extra_evals[0]
         report.n_backward = call.n_backward
         report.seconds = time.perf_counter() - t0
         report.ok = report.ok and all(r.ok for r in results)
@@ -275,6 +289,7 @@ def check_vjp(
         side.grad_noise,
         steps,
     )
+    measurer.rel_floor = _rel_floor
     if method == "complex":
         measurer.enable_complex_step(call.phi_complex_batch)
     scales = {i: perturbation_scale(inputs[i]) for i in value_idx}
@@ -303,8 +318,148 @@ def check_vjp(
         report.notes.append(measurer.complex_note)
         if measurer.complex_mode != "on":
             report.method = "fd"
-
+    if upcast:
+        extra_evals[0] = _upcast_witness(
+            forward, backward, inputs, results, report,
+            dict(wrt=None, mode=mode, method=method, seed=seed, n_directions=n_directions,
+                 max_evals=max_evals, executor=executor, names=arg_names))
     return finish()
+
+
+# ----------------------------------------------------------------------
+# float32 code re-checked in float64
+WITNESS_FLOOR = float(np.finfo(np.float32).eps) ** (2 / 3)
+_TINY = 1e-8  # relative: float32 rounds it away (half an ulp is >= 3e-8), float64 keeps it
+_RESOLVED = 1e-5  # relative: float32 resolves it
+
+
+def _dtype_generic(forward, backward, up: tuple, cand: list[int], seed) -> tuple[str, int]:
+    """Whether the code computes in float64 on float64 inputs: ``("", calls)`` if so,
+    else ``(reason, calls)``.
+
+    Its outputs and gradients must be float64, and the slope of ``phi`` along a
+    direction measured with a step far below float32's resolution (1e-8
+    relative) must match the slope measured with a step float32 resolves
+    (1e-5): code that casts to float32 inside rounds the tiny step away and
+    does not move at all. (Both slopes are numerical: a wrong gradient cannot
+    disguise itself as a float32 computation.)
+    """
+    call = Call(forward, backward, up)
+    rng = _checker_rng(seed)
+    try:
+        outs, cache = call.forward(deepcopy_inputs(up))
+        douts = call.make_douts(outs, rng)
+        grads = call.grads_per_input(call.backward(douts, cache))
+    except CallError as exc:
+        return f"on float64 inputs, {exc}", call.n_forward
+    if any(np.issubdtype(o.dtype, np.floating) and o.dtype != np.float64 for o in outs):
+        return "the outputs are not float64 for float64 inputs", call.n_forward
+    dirs = {}
+    for i in cand:
+        g = grads[i]
+        if not (isinstance(g, np.ndarray) and g.dtype == np.float64 and g.shape == up[i].shape):
+            return f"the gradient of input {i} is not a float64 array of its shape", call.n_forward
+        signs = np.where(g > 0, 1.0, np.where(g < 0, -1.0, rng.choice([-1.0, 1.0], g.shape)))
+        dirs[i] = signs * np.abs(up[i])  # zeros stay put: float32 could see them move
+
+    def slope(t: float) -> float:
+        phis = []
+        for sign in (1.0, -1.0):
+            args = list(deepcopy_inputs(up))
+            for i, u in dirs.items():
+                args[i] = up[i] + sign * t * u
+            outs_t, _ = call.forward(tuple(args))
+            phis.append(phi_of(outs_t, douts))
+        return (phis[0] - phis[1]) / (2 * t)
+
+    try:
+        big, tiny = slope(_RESOLVED), slope(_TINY)
+    except CallError as exc:
+        return f"on float64 inputs, {exc}", call.n_forward
+    if not (np.isfinite(big) and np.isfinite(tiny) and big != 0):
+        return "the output does not move along a test direction", call.n_forward
+    if not abs(tiny - big) <= 0.05 * abs(big):
+        return ("a perturbation below float32's resolution does not move the output as a "
+                "larger one does: the code computes in float32 (or lower) whatever its "
+                "inputs"), call.n_forward
+    return "", call.n_forward
+
+
+def _upcast_witness(forward, backward, inputs: tuple, results: list[InputResult], report: Report,
+                    options: dict) -> int:
+    """Re-check the float32 inputs that passed on float64 copies; return the forward calls.
+
+    A float32 *ties* verdict (moving every kinked coordinate together looked
+    smooth, yet the analytic derivative disagreed) is re-checked too: float32
+    cannot tell a small kink along that line (kinks that nearly cancel, as
+    clip(x) at both bounds can) from a smooth one; float64 can, and its
+    verdict replaces the float32 one. Other failures stand: float32 may have
+    bugs of its own (cancellation, overflow) that float64 would not show.
+    """
+    ties = {p.input for p in report.problems if p.kind == "ties"}
+    if any(p.kind != "ties" for p in report.problems) or any(
+            inputs[i].dtype != np.float32 or results[i].before_ties is None for i in ties):
+        return 0  # a failure or a side effect is already reported
+    cand = [r.index for r in results
+            if r.checked and (r.status.startswith("ok") or r.index in ties)
+            and inputs[r.index].dtype == np.float32]
+    if not cand:
+        return 0
+    up = tuple(x.astype(np.float64) if is_float_array(x) and x.dtype == np.float32 else x
+               for x in inputs)
+    try:
+        reason, calls = _dtype_generic(forward, backward, up, cand, options["seed"])
+    except Exception as exc:  # noqa: BLE001 - any failure means: not dtype-generic
+        reason, calls = f"on float64 inputs the code raised {type(exc).__name__}: {exc}", 0
+    if reason:
+        report.notes.append(f"float32 inputs not re-checked in float64: {reason}")
+        return calls
+    options = {**options, "wrt": cand}
+    try:
+        witness = check_vjp(forward, backward, *up, upcast=False, _rel_floor=WITNESS_FLOOR,
+                            **options)
+    except Exception as exc:  # noqa: BLE001 - the float32 verdict stands alone
+        report.notes.append(f"float32 inputs not re-checked in float64: {exc}")
+        return calls
+    calls += witness.n_evals
+    value_kinds = {"mismatch", "factor", "sign", "zeros", "slice", "transpose", "ties"}
+    if any(p.kind not in value_kinds for p in witness.problems):
+        report.notes.append(
+            "float32 inputs not re-checked in float64: on float64 inputs the code behaves "
+            f"differently ({'; '.join(p for p in witness.problems if p.kind not in value_kinds)})")
+        return calls
+    failed = [i for i in cand if witness.inputs[i].status == "FAIL"]
+    for i in sorted(ties):
+        if i in failed:
+            continue  # float64 confirms the ties verdict
+        r = results[i]
+        r.ok, r.status = True, "ok"
+        r.max_rel_error, r.tol = r.before_ties
+        r.before_ties = None
+        report.problems[:] = [p for p in report.problems if not (p.kind == "ties" and p.input == i)]
+        report.notes.append(
+            f"input {r.label}: moving its kinked coordinates together looked smooth in float32 "
+            "and disagreed with the analytic derivative; in float64 (the same code on upcast "
+            "inputs) that line has a kink, so the gradient there is a valid subgradient")
+    failed = [i for i in failed if i not in ties]
+    for i in failed:
+        w, r = witness.inputs[i], results[i]
+        r.ok, r.status = False, "FAIL"
+        r.worst, r.max_rel_error, r.tol = w.worst, w.max_rel_error, w.tol
+        r.tol_reason = f"float64 re-check: {w.tol_reason}"
+        r.diagnosis.extend(w.diagnosis)
+        report.problems.append(Finding(
+            f"input {r.label}: float32 rounding hides it, but the same code run in float64 "
+            f"(inputs upcast) has wrong gradient values, relative error {w.max_rel_error:.2g} "
+            f"(float64 tolerance {w.tol:.2g}, never below {WITNESS_FLOOR:.1g})", "mismatch", i))
+        report.problems.extend(p for p in witness.problems if p.input == i)
+    agree = [i for i in cand if i not in failed]
+    if agree:
+        report.notes.append(
+            f"float32 input(s) {', '.join(results[i].label for i in agree)} also checked in "
+            f"float64 (the same code on upcast inputs, {witness.n_evals} forward calls): agree "
+            f"to {WITNESS_FLOOR:.1g} relative or better")
+    return calls
 
 
 def check_grad(

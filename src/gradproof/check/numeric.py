@@ -173,6 +173,9 @@ class Measurer:
         self.phi0 = phi0
         self.noise = noise
         self.grad_noise = grad_noise
+        # relative floor of every tolerance (of max(|<g, u>|, ||g * u||)); 0 except
+        # for the float64 re-check of float32 code (see engine._upcast_witness)
+        self.rel_floor = 0.0
         self.step = step
         self.n_evals = 0
         # complex step: None (off), "try" (validate on the first adapted
@@ -302,9 +305,11 @@ class Measurer:
                 continue
             numeric = v.imag / t
             rounding = 64 * eps * max(terms, abs(numeric))
-            tol = rounding + SAFETY_ANALYTIC * a_round
+            magnitude = safe_norm(g.ravel() * u_eff.ravel())
+            tol = rounding + SAFETY_ANALYTIC * a_round \
+                + self.rel_floor * max(abs(analytic), magnitude)
             r = DirectionResult(d, analytic, numeric, numeric - analytic, tol, t, 0.0, rounding,
-                                a_round, magnitude=safe_norm(g.ravel() * u_eff.ravel()))
+                                a_round, magnitude=magnitude)
             r.ok = abs(r.residual) <= tol
             out.append(r)
         return out
@@ -359,15 +364,18 @@ class Measurer:
         truncation = abs(r_h - r_h2)
         noise = self.noise[d.input]
         rounding = 3 * noise / h
+        magnitude = safe_norm(g * u)
+        floor = self.rel_floor * max(abs(analytic), magnitude)
         tol = (
             SAFETY_TRUNCATION * truncation
             + SAFETY_ROUNDING * rounding
             + SAFETY_ANALYTIC * analytic_rounding
+            + floor
         )
         numeric = analytic + residual
         res = DirectionResult(
             d, analytic, numeric, residual, tol, h, truncation, rounding, analytic_rounding,
-            magnitude=safe_norm(g * u),
+            magnitude=magnitude,
         )
 
         # one-sided slopes for kink detection
@@ -388,6 +396,7 @@ class Measurer:
                 2 * one_sided_err
                 + SAFETY_ROUNDING * 2 * rounding
                 + SAFETY_ANALYTIC * analytic_rounding
+                + floor
             )
             lo, hi = min(left_h2, right_h2), max(left_h2, right_h2)
             res.tol = ktol

@@ -79,7 +79,8 @@ def describe_mismatch(
                     f"(analytic = -1 x numeric at {len(samples)} coordinates)",
                     "sign", input_index,
                 ))
-            elif abs(med) > 1e-12:
+            elif abs(med) > 1e-12 and abs(med - 1) > rtol:
+                # (a ratio within rtol of 1 says only that the error is small)
                 found.append(Finding(
                     f"input {label}: analytic = {med:.6g} x numeric at every coordinate "
                     f"checked ({len(samples)}): a constant factor; "

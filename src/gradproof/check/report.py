@@ -84,6 +84,8 @@ class InputResult:
     diagnosis: list[str] = field(default_factory=list)
     numeric: np.ndarray | None = None  # full numerical gradient (mode="full" only)
     analytic: np.ndarray | None = None  # the gradient the backward returned
+    # (max_rel_error, tol) before a ties verdict, so that a float64 re-check can undo it
+    before_ties: tuple[float, float] | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:

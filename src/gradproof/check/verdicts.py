@@ -68,6 +68,7 @@ def _check_ties(measurer, i, shape, scale, kink_flat, res: InputResult, report: 
     (r,) = measurer.measure([Direction(i, u.reshape(shape), "all kinks together")])
     if r.kink or r.ok or not r.finite:
         return
+    res.before_ties = (res.max_rel_error, res.tol)
     res.ok = False
     res.status = "FAIL"
     res.max_rel_error = max(res.max_rel_error, r.rel_error)

@@ -1,0 +1,142 @@
+"""The float64 re-check of float32 code (``check_vjp(..., upcast=True)``, the default)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gradproof import check_vjp
+from gradproof.zoo import cases
+
+RNG = np.random.default_rng(11)
+
+
+def gelu(x):
+    cdf = 0.5 * (1 + np.vectorize(math.erf, otypes=[x.dtype])(x / np.sqrt(2)))
+    return x * cdf, (x, cdf)
+
+
+def gelu_backward_exact(dout, cache):
+    x, cdf = cache
+    pdf = np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi)
+    return (dout * (cdf + x * pdf)).astype(x.dtype)
+
+
+def gelu_backward_tanh(dout, cache):
+    """The tanh approximation's derivative: off by up to ~1e-3 relative."""
+    x, _ = cache
+    c = np.sqrt(2 / np.pi)
+    t = np.tanh(c * (x + 0.044715 * x**3))
+    d = 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * c * (1 + 3 * 0.044715 * x**2)
+    return (dout * d).astype(x.dtype)
+
+
+def _x32(shape=(6, 9)):
+    return (RNG.uniform(0.3, 3.0, shape) * RNG.choice([-1, 1], shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_float32_bug_below_float32_resolution_is_caught_in_float64(seed):
+    x = _x32()
+    assert check_vjp(gelu, gelu_backward_tanh, x, seed=seed, upcast=False).ok
+    report = check_vjp(gelu, gelu_backward_tanh, x, seed=seed)
+    assert not report.ok
+    assert report.inputs[0].status == "FAIL"
+    assert "same code run in float64" in report.problems[0]
+    assert report.problems[0].kind == "mismatch"
+    assert report.inputs[0].worst  # localised in float64
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_correct_float32_code_passes_and_says_it_was_rechecked(seed):
+    x = _x32()
+    report = check_vjp(gelu, gelu_backward_exact, x, seed=seed)
+    assert report.ok, str(report)
+    assert any("also checked in float64" in n for n in report.notes)
+    plain = check_vjp(gelu, gelu_backward_exact, x, seed=seed, upcast=False)
+    assert report.n_evals > plain.n_evals  # the re-check's calls are counted
+    assert not any("float64" in n for n in plain.notes)
+
+
+def _erf_as(x):
+    """Abramowitz-Stegun 7.1.26: |error| <= 1.5e-7, enough for float32."""
+    s = np.sign(x)
+    a = np.abs(x)
+    t = 1 / (1 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (
+        -1.453152027 + t * 1.061405429))))
+    return s * (1 - poly * np.exp(-a * a))
+
+
+def erf_approx(x):
+    return _erf_as(x), x
+
+
+def erf_approx_backward(dout, x):
+    return (dout * 2 / np.sqrt(np.pi) * np.exp(-x * x)).astype(x.dtype)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_float32_accurate_approximation_is_not_a_bug(seed):
+    """The forward's approximation error (1.5e-7) is below what float32 can
+    resolve; its derivative is not the exact one, which float64 would see
+    without the floor of eps32 ** (2/3)."""
+    x = RNG.uniform(-2, 2, (5, 8)).astype(np.float32)
+    report = check_vjp(erf_approx, erf_approx_backward, x, seed=seed)
+    assert report.ok, str(report)
+    assert any("also checked in float64" in n for n in report.notes)
+
+
+def gelu_in_float32(x):
+    out, cache = gelu(x.astype(np.float32))
+    return out.astype(x.dtype), cache
+
+
+def gelu_in_float32_backward(dout, cache):
+    return gelu_backward_tanh(dout.astype(np.float32), cache).astype(dout.dtype)
+
+
+def test_code_that_computes_in_float32_whatever_its_inputs_is_not_rechecked():
+    report = check_vjp(gelu_in_float32, gelu_in_float32_backward, _x32(), seed=0)
+    assert report.ok  # below float32's resolution, and no float64 to see it in
+    assert any("not re-checked in float64" in n and "computes in float32" in n
+               for n in report.notes), report.notes
+
+
+def test_float64_inputs_are_not_rechecked():
+    x = _x32().astype(np.float64)
+    report = check_vjp(gelu, gelu_backward_exact, x, seed=0)
+    assert report.ok and not any("float64" in n for n in report.notes)
+
+
+def test_a_float32_ties_verdict_on_kinks_that_nearly_cancel_is_undone_in_float64():
+    """clip(x, -1, 1) with values exactly at both bounds: moving the kinked
+    coordinates together can look smooth in float32 (here the one-sided kinks
+    -0.03 + 2.15 and 2.11 nearly cancel); float64 sees the kink."""
+    case = cases()["clip_at_bounds"]
+    x = case.inputs()[0].astype(np.float32)
+    plain = check_vjp(case.forward, case.backward, x, seed=9, upcast=False)
+    assert [p.kind for p in plain.problems] == ["ties"]  # the float32 false alarm
+    report = check_vjp(case.forward, case.backward, x, seed=9)
+    assert report.ok, str(report)
+    assert report.kinks
+    assert any("in float64" in n and "valid subgradient" in n for n in report.notes)
+
+
+def max_pool_ties(x):
+    return x.max(axis=1), x
+
+
+def max_pool_ties_copied(dout, x):
+    """Copies the gradient to every tied maximum instead of sharing it out."""
+    return ((x == x.max(axis=1, keepdims=True)) * dout[:, None]).astype(x.dtype)
+
+
+def test_a_real_ties_bug_in_float32_is_confirmed_in_float64():
+    x = RNG.standard_normal((4, 6)).astype(np.float32)
+    x[:, 2] = x[:, 4] = np.abs(x).max() + 1  # two tied maxima per row
+    report = check_vjp(max_pool_ties, max_pool_ties_copied, x, seed=0)
+    assert not report.ok
+    assert "ties" in {p.kind for p in report.problems}, str(report)
