@@ -179,3 +179,32 @@ def test_module_with_wrong_weight_gradient_fails_on_weight_only(dtype):
 def test_bad_dtype_is_named():
     with pytest.raises(ValueError, match="dtype"):
         check_torch(Swish.apply, rand(3), dtype=torch.int64)
+
+
+class GeluTanhDerivative(torch.autograd.Function):
+    """Exact (erf) GELU whose backward is the tanh approximation's derivative:
+    off by up to ~1e-3 relative, below float32's finite-difference resolution."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.nn.functional.gelu(x)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved_tensors
+        c = (2 / torch.pi) ** 0.5
+        t = torch.tanh(c * (x + 0.044715 * x**3))
+        return dout * (0.5 * (1 + t) + 0.5 * x * (1 - t**2) * c * (1 + 3 * 0.044715 * x**2))
+
+
+def test_float32_check_is_repeated_in_float64_and_sees_a_subtle_bug():
+    x = torch.linspace(-3, 3, 40, dtype=torch.float64).reshape(5, 8)
+    plain = check_torch(GeluTanhDerivative.apply, x, dtype=torch.float32, upcast=False)
+    assert plain.ok  # float32 cannot resolve it
+    report = check_torch(GeluTanhDerivative.apply, x, dtype=torch.float32)
+    assert not report.ok
+    assert "float64" in report.problems[0]
+    correct = check_torch(Swish.apply, rand(4, 6), dtype=torch.float32)
+    assert correct.ok
+    assert any("also checked in float64" in n for n in correct.notes), correct.notes

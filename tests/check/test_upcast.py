@@ -140,3 +140,25 @@ def test_a_real_ties_bug_in_float32_is_confirmed_in_float64():
     report = check_vjp(max_pool_ties, max_pool_ties_copied, x, seed=0)
     assert not report.ok
     assert "ties" in {p.kind for p in report.problems}, str(report)
+
+
+@pytest.mark.parametrize("bad", ["yes", (gelu,), (gelu, 3), 1])
+def test_bad_upcast_is_named(bad):
+    from gradproof import InputError
+
+    with pytest.raises(InputError, match="upcast must be"):
+        check_vjp(gelu, gelu_backward_exact, _x32(), upcast=bad)
+
+
+def test_an_explicit_float64_pair_is_used_as_given():
+    """upcast=(forward64, backward64): the float64 version of the code, given."""
+    calls = []
+
+    def forward64(x):
+        calls.append(x.dtype)
+        return gelu(x)
+
+    report = check_vjp(gelu_in_float32, gelu_in_float32_backward, _x32(), seed=0,
+                       upcast=(forward64, gelu_backward_tanh))
+    assert calls and set(calls) == {np.dtype(np.float64)}
+    assert not report.ok and "float64" in report.problems[0]

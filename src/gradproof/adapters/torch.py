@@ -16,11 +16,16 @@ into the checker's ``forward(*arrays) -> (outs, cache)`` /
 Precision
 ---------
 ``float64`` and ``float32`` are checked directly: the checker sees arrays of
-that dtype and models its rounding. ``bfloat16`` (and ``float16``) cannot be
-checked that way: a central difference in bfloat16 has a relative error of at
-least ``eps / step`` (``eps = 2**-7``), far too coarse to tell a bug from
-noise, and the checker's rounding model is that of the arrays it is given. So
-a low-precision check is two honest stages, both in one :class:`Report`:
+that dtype and models its rounding. A float32 check is then repeated with
+``fn`` evaluated in ``torch.float64`` (``check_vjp``'s ``upcast``), which sees
+formula errors below float32's finite-difference resolution; a function that
+cannot run in float64 keeps its float32 verdict, with a note.
+
+``bfloat16`` (and ``float16``) cannot be checked that way: a central
+difference in bfloat16 has a relative error of at least ``eps / step`` (``eps
+= 2**-7``), far too coarse to tell a bug from noise, and the checker's
+rounding model is that of the arrays it is given. So a low-precision check is
+two honest stages, both in one :class:`Report`:
 
 1. **The formula.** The inputs are rounded to bfloat16; the checker gets
    float32 arrays holding those bfloat16-representable values and checks
@@ -245,6 +250,9 @@ def check_torch(
             options["names"] = names
     low = _is_low_precision(dtype)
     forward, backward = _make_pair(fn, torch.float32 if low else dtype, device)
+    if (low or dtype == torch.float32) and "upcast" not in options:
+        # the float64 re-check of float32 code: the same function in torch.float64
+        options["upcast"] = _make_pair(fn, torch.float64, device)
     report = check_vjp(forward, backward, *arrays, wrt=wrt, **options)
     report.function = _fn_label(fn)
     if low:

@@ -110,7 +110,7 @@ def check_vjp(
     max_evals: int = 2000,
     executor: Executor | None = None,
     names: Sequence[str] | None = None,
-    upcast: bool = True,
+    upcast: bool | tuple[Callable, Callable | None] = True,
     _rel_floor: float = 0.0,
 ) -> Report:
     """Check a backward pass (a vector-Jacobian product) against numerical derivatives.
@@ -165,7 +165,10 @@ def check_vjp(
         Only errors above ``eps32 ** (2/3)`` (2.4e-5 relative, the best a float32
         central difference could do) count. Code that computes in float32
         whatever its inputs (a cast, a torch or JAX float32 function) is
-        detected and not re-checked (a note says so).
+        detected and not re-checked (a note says so). A pair
+        ``(forward64, backward64)`` gives the float64 version of the code
+        explicitly (the PyTorch adapter passes the same function evaluated in
+        torch.float64).
 
     Returns
     -------
@@ -185,6 +188,11 @@ def check_vjp(
         backward = None
     if not isinstance(n_directions, int) or n_directions < 1:
         raise InputError(f"n_directions must be a positive int, got {n_directions!r}")
+    if not (isinstance(upcast, bool) or (
+            isinstance(upcast, tuple) and len(upcast) == 2 and callable(upcast[0])
+            and (upcast[1] is None or callable(upcast[1])))):
+        raise InputError("upcast must be True, False or a pair (forward64, backward64) of "
+                         f"callables, got {describe(upcast)}")
     if step is not None and not (0 < step < 1):
         raise InputError(f"step must be a relative step in (0, 1), got {step!r}")
     if not inputs:
@@ -318,9 +326,10 @@ def check_vjp(
         report.notes.append(measurer.complex_note)
         if measurer.complex_mode != "on":
             report.method = "fd"
-    if upcast:
+    if upcast is not False:
+        pair = upcast if isinstance(upcast, tuple) else None
         extra_evals[0] = _upcast_witness(
-            forward, backward, inputs, results, report,
+            forward, backward, inputs, results, report, pair,
             dict(wrt=None, mode=mode, method=method, seed=seed, n_directions=n_directions,
                  max_evals=max_evals, executor=executor, names=arg_names))
     return finish()
@@ -386,7 +395,7 @@ def _dtype_generic(forward, backward, up: tuple, cand: list[int], seed) -> tuple
 
 
 def _upcast_witness(forward, backward, inputs: tuple, results: list[InputResult], report: Report,
-                    options: dict) -> int:
+                    pair: tuple | None, options: dict) -> int:
     """Re-check the float32 inputs that passed on float64 copies; return the forward calls.
 
     A float32 *ties* verdict (moving every kinked coordinate together looked
@@ -407,10 +416,14 @@ def _upcast_witness(forward, backward, inputs: tuple, results: list[InputResult]
         return 0
     up = tuple(x.astype(np.float64) if is_float_array(x) and x.dtype == np.float32 else x
                for x in inputs)
-    try:
-        reason, calls = _dtype_generic(forward, backward, up, cand, options["seed"])
-    except Exception as exc:  # noqa: BLE001 - any failure means: not dtype-generic
-        reason, calls = f"on float64 inputs the code raised {type(exc).__name__}: {exc}", 0
+    if pair is not None:  # the float64 version of the code, given
+        forward, backward = pair
+        reason, calls = "", 0
+    else:
+        try:
+            reason, calls = _dtype_generic(forward, backward, up, cand, options["seed"])
+        except Exception as exc:  # noqa: BLE001 - any failure means: not dtype-generic
+            reason, calls = f"on float64 inputs the code raised {type(exc).__name__}: {exc}", 0
     if reason:
         report.notes.append(f"float32 inputs not re-checked in float64: {reason}")
         return calls
