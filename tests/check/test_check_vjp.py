@@ -501,3 +501,51 @@ def test_edge_inputs_are_handled():
                      np.zeros((0, 3)), rng.standard_normal((3, 2))).ok
     assert check_vjp(lambda x: (x * 1e5, x), lambda d, x: d * 1e5,
                      np.array([1e300, -1e300, 1.0])).ok
+
+
+def _relu(x):
+    return np.maximum(x, 0), x
+
+
+def _relu_backward(dout, x):
+    return dout * (x > 0)
+
+
+@pytest.mark.parametrize("n", [64, 128])
+def test_a_sparse_bug_is_found_in_an_input_dense_with_kinks(n):
+    """ReLU of a ReLU's output: half the coordinates are exactly 0 (kinks). The
+    kinks are bisected last, so they cannot use up the budget before the wrong
+    coordinate among the smooth ones is found."""
+    x = np.maximum(np.random.default_rng(n).standard_normal((n, n)), 0)
+    positive = np.argwhere(x > 0)
+    k = tuple(int(c) for c in positive[len(positive) // 3])
+
+    def buggy(dout, x):
+        g = _relu_backward(dout, x)
+        g[k] *= 1.01
+        return g
+
+    assert check_vjp(_relu, _relu_backward, x).ok
+    report = check_vjp(_relu, buggy, x)
+    assert not report.ok
+    assert report.inputs[0].worst[0][0] == k
+
+
+def test_a_bug_at_an_exact_zero_of_a_smooth_function_is_found():
+    """Exact zeros are only suspected kinks: where the function is smooth they
+    are checked like any other coordinate."""
+    rng = np.random.default_rng(5)
+    x = np.where(rng.random((32, 32)) < 0.5, 0.0, rng.standard_normal((32, 32)))
+    zeros = np.argwhere(x == 0)
+    k = tuple(int(c) for c in zeros[len(zeros) // 2])
+
+    def forward(x):
+        return x**2 + x, x
+
+    def buggy(dout, x):
+        g = dout * (2 * x + 1)
+        g[k] *= 1.01
+        return g
+
+    report = check_vjp(forward, buggy, x)
+    assert not report.ok and report.inputs[0].worst[0][0] == k

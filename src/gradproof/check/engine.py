@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError, InputTypeError, describe
 from .arrays import deepcopy_inputs, default_step, is_float_array, perturbation_scale
 from .calls import Call, CallError, phi_of
-from .localize import localize
+from .localize import kink_suspects_last, localize
 from .numeric import Direction, Measurer, perturbed_points
 from .patterns import factor_candidates
 from .report import Finding, InputResult, Report
@@ -317,7 +317,8 @@ def check_vjp(
             summarise(results[i], mine)
             if all(r.ok and not r.kink for r in mine):
                 continue
-            loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals)
+            loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals,
+                           groups=kink_suspects_last(inputs[i]))
             conclude(measurer, i, inputs[i], scales[i], loc, mine, results[i], report, cands,
                       rng)
     for i in value_idx:

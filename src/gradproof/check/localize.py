@@ -25,7 +25,7 @@ import numpy as np
 
 from .numeric import Direction, DirectionResult, Measurer
 
-__all__ = ["Localization", "localize", "single_coordinates"]
+__all__ = ["Localization", "localize", "single_coordinates", "kink_suspects_last"]
 
 CHUNK_BYTES = 32 * 2**20  # perturbed copies of the input made at once by single_coordinates
 # (their deltas take as much again)
@@ -43,11 +43,6 @@ class Localization:
     unresolved_kinks: int = 0  # kinked blocks not split to single coordinates
     failing_blocks: list[tuple[int, int]] = field(default_factory=list)
     n_evals: int = 0
-
-
-def _block_direction(i: int, shape, scale: np.ndarray, rng, lo: int, hi: int) -> Direction:
-    values = rng.standard_normal(hi - lo) * scale[lo:hi]
-    return Direction(i, None, f"block {lo}:{hi}", np.arange(lo, hi), values, tuple(shape))
 
 
 def single_coordinates(
@@ -68,6 +63,28 @@ def single_coordinates(
     return results
 
 
+def kink_suspects_last(x: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """An order of ``x``'s flat coordinates with the likely kinks last, and the groups.
+
+    Kinks sit at special values: exact zeros (ReLU, abs, a ReLU's output fed to
+    another ReLU or a max-pool), and values that occur more than once (ties of
+    a max, clipping bounds). Values drawn from a continuous distribution are
+    neither, so the other coordinates are smooth almost surely. Returns
+    ``(order, bounds)``: group ``j`` is ``order[bounds[j]:bounds[j + 1]]``.
+    """
+    flat = np.asarray(x).reshape(-1)
+    n = flat.size
+    if n < 2 or not np.issubdtype(flat.dtype, np.floating):
+        return np.arange(n), [0, n]
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    suspect = (flat == 0) | (counts[inverse.reshape(-1)] > 1)
+    n_suspect = int(np.count_nonzero(suspect))
+    if n_suspect in (0, n):
+        return np.arange(n), [0, n]
+    order = np.concatenate([np.flatnonzero(~suspect), np.flatnonzero(suspect)])
+    return order, [0, n - n_suspect, n]
+
+
 def localize(
     measurer: Measurer,
     i: int,
@@ -76,36 +93,71 @@ def localize(
     rng: np.random.Generator,
     budget: int,
     n_samples: int = 12,
+    groups: tuple[np.ndarray, list[int]] | None = None,
 ) -> Localization:
     """Bisect input ``i``'s coordinates to the ones whose gradient is wrong.
 
     ``scale`` (flat, float64) is each coordinate's perturbation scale;
-    ``budget`` caps the forward calls spent here.
+    ``budget`` caps the forward calls spent here. ``groups`` (from
+    :func:`kink_suspects_last`) bisects each group on its own, in turn: a bug
+    among smooth coordinates is found before an input dense with kinks (half
+    of a ReLU's output is exactly 0) can use up the budget on them.
     """
     loc = Localization()
     start = measurer.n_evals
     n = scale.size
-    level = [(0, n)]
+    order, bounds = groups if groups is not None else (np.arange(n), [0, n])
+
+    def block(lo: int, hi: int) -> Direction:
+        coords = order[lo:hi]
+        values = rng.standard_normal(hi - lo) * scale[coords]
+        return Direction(i, None, f"block {lo}:{hi}", coords, values, tuple(shape))
+
+    for g_lo, g_hi in zip(bounds[:-1], bounds[1:]):
+        failing_blocks = _bisect(measurer, order, block, (g_lo, g_hi), loc, start, budget,
+                                 i, shape, scale)
+        if loc.widespread or (loc.exhausted and not loc.bad):
+            # sample single coordinates inside the failing blocks
+            pool = np.concatenate([order[lo:hi] for lo, hi in failing_blocks])
+            take = min(n_samples, pool.size)
+            room = max((budget - (measurer.n_evals - start)) // 4, 0)
+            take = min(take, max(room, 4))
+            picks = np.sort(rng.choice(pool, size=take, replace=False))
+            for k, r in zip(picks, single_coordinates(measurer, i, shape, scale, picks)):
+                _file(loc, int(k), r)
+        loc.failing_blocks.extend(failing_blocks)
+        if loc.exhausted or loc.widespread:
+            break
+    if loc.exhausted:
+        loc.unresolved_kinks = len(loc.failing_blocks)
+    loc.n_evals = measurer.n_evals - start
+    return loc
+
+
+def _file(loc: Localization, k: int, r: DirectionResult) -> None:
+    if r.kink:
+        loc.kinks.append((k, r))
+    elif r.ok:
+        loc.good.append((k, r))
+    else:
+        loc.bad.append((k, r))
+
+
+def _bisect(measurer, order, block, root, loc: Localization, start: int, budget: int,
+            i: int, shape, scale) -> list[tuple[int, int]]:
+    """Breadth-first bisection of the positions ``root`` of ``order``; returns the
+    blocks left failing when the budget ran out or the error proved widespread."""
+    level = [root]
     while level:
         if measurer.n_evals - start + 4 * len(level) > budget:
             loc.exhausted = True
-            loc.failing_blocks.extend(level)
-            break
+            return level
         singles = [(lo, hi) for lo, hi in level if hi - lo == 1]
         blocks = [(lo, hi) for lo, hi in level if hi - lo > 1]
-        results = measurer.measure(
-            [_block_direction(i, shape, scale, rng, lo, hi) for lo, hi in blocks]
-        ) if blocks else []
-        single_results = single_coordinates(
-            measurer, i, shape, scale, np.array([lo for lo, _ in singles], dtype=int)
-        )
-        for (lo, _), r in zip(singles, single_results):
-            if r.kink:
-                loc.kinks.append((lo, r))
-            elif r.ok:
-                loc.good.append((lo, r))
-            else:
-                loc.bad.append((lo, r))
+        results = measurer.measure([block(lo, hi) for lo, hi in blocks]) if blocks else []
+        flat = np.array([order[lo] for lo, _ in singles], dtype=int)
+        for k, r in zip(flat, single_coordinates(measurer, i, shape, scale, flat)):
+            _file(loc, int(k), r)
         failing = [(b, r) for b, r in zip(blocks, results) if not r.ok or r.kink]
         smooth_failing = [b for b, r in failing if not r.kink]
         # Widespread: (nearly) every block of a fine enough level fails. A sparse
@@ -113,29 +165,10 @@ def localize(
         # block of the first levels too, so the level must have many blocks.
         if len(smooth_failing) >= 16 and len(smooth_failing) >= 0.9 * max(len(blocks), 1):
             loc.widespread = True
-            loc.failing_blocks.extend(smooth_failing)
-            break
+            return smooth_failing
         nxt = []
         for (lo, hi), _ in failing:
             mid = (lo + hi) // 2
             nxt.extend([(lo, mid), (mid, hi)])
         level = nxt
-
-    if loc.widespread or (loc.exhausted and not loc.bad):
-        # sample single coordinates inside the failing blocks
-        pool = np.concatenate([np.arange(lo, hi) for lo, hi in loc.failing_blocks])
-        take = min(n_samples, pool.size)
-        room = max((budget - (measurer.n_evals - start)) // 4, 0)
-        take = min(take, max(room, 4))
-        picks = np.sort(rng.choice(pool, size=take, replace=False))
-        for k, r in zip(picks, single_coordinates(measurer, i, shape, scale, picks)):
-            if r.kink:
-                loc.kinks.append((int(k), r))
-            elif r.ok:
-                loc.good.append((int(k), r))
-            else:
-                loc.bad.append((int(k), r))
-    if loc.exhausted:
-        loc.unresolved_kinks = len(loc.failing_blocks)
-    loc.n_evals = measurer.n_evals - start
-    return loc
+    return []
