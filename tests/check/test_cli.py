@@ -123,7 +123,10 @@ def test_module_syntax_int_labels_float32_and_closure_style(workdir, capsys):
     out = capsys.readouterr().out
     assert "int64" in out and "skipped" in out
     assert main(["check", "mylayer.py:swish", "-i", "x=3,4:float32", "--mode", "full"]) == 0
-    assert "float32" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "float32" in out and "also checked in float64" in out
+    assert main(["check", "mylayer.py:swish", "-i", "x=3,4:float32", "--no-upcast"]) == 0
+    assert "float64" not in capsys.readouterr().out
     assert main(["check", "mylayer.py:affine", "--backward", "buggy_affine_backward",
                  *AFFINE_INPUTS]) == 1
 

@@ -259,7 +259,7 @@ def _run_check(args: argparse.Namespace) -> int:
         raise UsageError(f"no backward for {fname}: {where} defines no {fname}_backward and "
                          f"{fname} does not return (out, backprop); pass --backward NAME")
     options: dict[str, Any] = dict(seed=args.seed, method=args.method,
-                                   names=[s.name for s in specs])
+                                   names=[s.name for s in specs], upcast=not args.no_upcast)
     executor = None
     if args.workers > 1:
         executor = process_pool(args.workers)
@@ -344,6 +344,8 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="auto: random projections (cheap); full: every coordinate")
     check.add_argument("--method", choices=("fd", "complex"), default="fd",
                        help="central differences, or complex step where the forward allows")
+    check.add_argument("--no-upcast", action="store_true",
+                       help="do not re-check float32 inputs in float64")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     check.add_argument("--heatmap-limit", type=int, default=4096, metavar="N",
