@@ -145,3 +145,51 @@ def test_bad_arguments_name_the_argument():
         Diagnostics().attach("not a model")
     with pytest.raises(InputError, match="attach"):
         Diagnostics().before_update(0, 1.0)
+
+
+def _assert_same_tree(a, b, where="record"):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            _assert_same_tree(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same_tree(x, y, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, where
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b), where
+    else:
+        assert a == b and type(a) is type(b), f"{where}: {a!r} != {b!r}"
+
+
+def test_a_record_saved_and_loaded_is_the_same_record(tmp_path):
+    from dataclasses import fields
+
+    from gradproof.diagnose import RunRecord, detect
+    from gradproof.train.checkpoint import CheckpointError
+
+    model = Sequential(Linear(5, 8, rng=0), Tanh(), Linear(8, 8, rng=1), ReLU(),
+                       Linear(8, 3, rng=2))
+    rnn = LastStepClassifier("rnn", hidden_size=4, rng=0)
+    diag = Diagnostics(window=2).attach(model)
+    opt = SGD(model.parameters(), lr=0.5)
+    for step in range(4):
+        _step(model, diag, opt, *_batch(step), step)
+    diag.detach()
+    rdiag = Diagnostics().attach(rnn)
+    rnn.backward(np.ones_like(rnn.forward(np.ones((2, 5, 1)))))
+    rdiag.before_update(0, 1.0)
+    rdiag.after_update()
+    for record in (diag.record, rdiag.record):
+        path = record.save(tmp_path / "run.json")
+        loaded = RunRecord.load(path)
+        for f in fields(RunRecord):
+            _assert_same_tree(getattr(record, f.name), getattr(loaded, f.name), f.name)
+        assert [str(x) for x in detect(loaded)] == [str(x) for x in detect(record)]
+    npz = tmp_path / "run.npz"
+    npz.write_bytes(npz.read_bytes()[:-10])  # a truncated file is refused, not read
+    with pytest.raises(CheckpointError, match="do not match the hash"):
+        RunRecord.load(tmp_path / "run.json")

@@ -32,8 +32,9 @@ statistics and one copy of the parameters are computed only on recorded steps.
 
 from __future__ import annotations
 
+import os
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,30 @@ _KINDS = ((ReLU, "relu"), (Sigmoid, "sigmoid"), (Tanh, "tanh"), (RNN, "rnn"), (L
           (GRU, "gru"))
 _RECURRENT = ("rnn", "lstm", "gru")
 _HIST_RANGE = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "rnn": (-1.0, 1.0)}
+
+
+def _pack(value: Any) -> Any:
+    """Lists of numbers become float/int arrays; containers are walked."""
+    if isinstance(value, dict):
+        return {k: _pack(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if value and all(isinstance(v, (int, float, np.integer, np.floating))
+                         and not isinstance(v, bool) for v in value):
+            as_int = all(isinstance(v, (int, np.integer)) for v in value)
+            return np.asarray(value, dtype=np.int64 if as_int else np.float64)
+        return [_pack(v) for v in value]
+    return value
+
+
+def _unpack(value: Any) -> Any:
+    """The inverse of :func:`_pack`: 1-D arrays of numbers in a record are lists."""
+    if isinstance(value, dict):
+        return {k: _unpack(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value.tolist()
+    if isinstance(value, list):
+        return [v if isinstance(v, (np.ndarray, tuple)) else _unpack(v) for v in value]
+    return value
 
 
 def layer_kind(module: Module) -> str:
@@ -104,6 +129,37 @@ class RunRecord:
     global_grad_norm: list[float] = field(default_factory=list)
     num_classes: int | None = None
     loss_name: str | None = None
+
+    # ------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> str:
+        """Write the record as ``path`` (``.json``) and the ``.npz`` beside it.
+
+        Numbers go into NumPy arrays (never pickled), names and kinds into the
+        JSON; :meth:`load` reads it back, e.g. to draw the page later with
+        :func:`gradproof.diagnose.write_html`. Returns the JSON path.
+        """
+        from ..train.checkpoint import save_tree
+
+        state = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "param_shapes":
+                value = {k: list(v) for k, v in value.items()}
+            state[f.name] = _pack(value)
+        return save_tree(path, state, kind="gradproof-run-record")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RunRecord:
+        """The record written by :meth:`save` (arrays read with ``allow_pickle=False``)."""
+        from ..train.checkpoint import CheckpointError, load_tree
+
+        state = load_tree(path)
+        names = {f.name for f in fields(cls)}
+        if not isinstance(state, dict) or not names <= set(state):
+            raise CheckpointError(f"{os.fspath(path)!r} is not a saved RunRecord")
+        record = cls(**{n: _unpack(state[n]) for n in names})
+        record.param_shapes = {k: tuple(v) for k, v in record.param_shapes.items()}
+        return record
 
     def weight_names(self) -> list[str]:
         """Parameters with at least two axes (weight matrices, filters), in model order."""

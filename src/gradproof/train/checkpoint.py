@@ -42,6 +42,8 @@ __all__ = [
     "decode_tree",
     "save_checkpoint",
     "load_checkpoint",
+    "save_tree",
+    "load_tree",
     "latest_checkpoint",
     "checkpoint_paths",
     "FORMAT",
@@ -168,7 +170,22 @@ def save_checkpoint(directory: str | os.PathLike, epoch: int, state: dict[str, A
     """
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
-    npz_path, json_path = checkpoint_paths(directory, epoch)
+    _, json_path = checkpoint_paths(directory, epoch)
+    save_tree(json_path, state, epoch=epoch)
+    if keep_last is not None:
+        for old in _complete_or_not(directory)[:-keep_last]:
+            _remove_checkpoint(old)
+    return json_path
+
+
+def save_tree(json_path: str | os.PathLike, state: Any, **meta: Any) -> str:
+    """Write ``state`` (a tree, see :func:`encode_tree`) as ``json_path`` plus the
+    ``.npz`` beside it (same stem), atomically: the arrays first, then the JSON
+    that names them with their SHA-256. ``meta`` (JSON values) is stored too."""
+    json_path = os.fspath(json_path)
+    if not json_path.endswith(".json"):
+        raise InputError(f"json_path must end in .json, got {json_path!r}")
+    npz_path = json_path[: -len(".json")] + ".npz"
     arrays: dict[str, np.ndarray] = {}
     encoded = encode_tree(state, arrays, "state")
     buffer = io.BytesIO()
@@ -177,15 +194,12 @@ def save_checkpoint(directory: str | os.PathLike, epoch: int, state: dict[str, A
     _write_atomic(npz_path, payload)
     record = {
         "format": FORMAT,
-        "epoch": epoch,
+        **meta,
         "arrays": os.path.basename(npz_path),
         "sha256": hashlib.sha256(payload).hexdigest(),
         "state": encoded,
     }
     _write_atomic(json_path, json.dumps(record, indent=1).encode())
-    if keep_last is not None:
-        for old in _complete_or_not(directory)[:-keep_last]:
-            _remove_checkpoint(old)
     return json_path
 
 
@@ -206,7 +220,12 @@ def _remove_checkpoint(json_path: str) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The state tree saved by :func:`save_checkpoint`, from its JSON path.
+    """The state tree saved by :func:`save_checkpoint`, from its JSON path."""
+    return load_tree(path)
+
+
+def load_tree(path: str | os.PathLike) -> Any:
+    """The state tree saved by :func:`save_tree`, from its JSON path.
 
     The .npz is verified against the hash in the JSON and read with
     ``allow_pickle=False``. Raises :class:`CheckpointError` if anything is
