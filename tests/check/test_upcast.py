@@ -59,8 +59,37 @@ def test_correct_float32_code_passes_and_says_it_was_rechecked(seed):
     assert not any("float64" in n for n in plain.notes)
 
 
+C32 = float(np.float32(np.sqrt(2 / np.pi)))  # the constant rounded to float32
+
+
+def tanh_gelu_c32(x):
+    """The tanh GELU with its constant rounded to float32 (2.8e-8 relative)."""
+    t = np.tanh(C32 * (x + 0.044715 * x**3))
+    return 0.5 * x * (1 + t), (x, t)
+
+
+def tanh_gelu_backward_exact_constant(dout, cache):
+    x, _ = cache
+    c = np.sqrt(2 / np.pi)
+    t = np.tanh(c * (x + 0.044715 * x**3))
+    d = 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * c * (1 + 3 * 0.044715 * x**2)
+    return (dout * d).astype(x.dtype)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_float32_rounded_constant_is_not_a_bug(seed):
+    """The forward's constant is rounded to float32, the backward's is not: a
+    difference of ~3e-8 relative, which float64 can see and float32 cannot
+    matter for: a note, not a failure."""
+    x = _x32()
+    report = check_vjp(tanh_gelu_c32, tanh_gelu_backward_exact_constant, x, seed=seed)
+    assert report.ok, str(report)
+    assert any("float64" in n for n in report.notes)
+
+
 def _erf_as(x):
-    """Abramowitz-Stegun 7.1.26: |error| <= 1.5e-7, enough for float32."""
+    """Abramowitz-Stegun 7.1.26: |error| <= 1.5e-7, its derivative within 1e-5
+    relative of exp(-x^2) * 2/sqrt(pi) away from 0."""
     s = np.sign(x)
     a = np.abs(x)
     t = 1 / (1 + 0.3275911 * a)
@@ -79,13 +108,13 @@ def erf_approx_backward(dout, x):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_a_float32_accurate_approximation_is_not_a_bug(seed):
-    """The forward's approximation error (1.5e-7) is below what float32 can
-    resolve; its derivative is not the exact one, which float64 would see
-    without the floor of eps32 ** (2/3)."""
+    """The forward approximates erf to float32 accuracy and the backward is the
+    exact derivative: float64 sees them differ by up to ~1e-5 relative, below
+    what float32 resolves (eps32^(2/3) = 2.4e-5)."""
     x = RNG.uniform(-2, 2, (5, 8)).astype(np.float32)
     report = check_vjp(erf_approx, erf_approx_backward, x, seed=seed)
     assert report.ok, str(report)
-    assert any("also checked in float64" in n for n in report.notes)
+    assert any("float64" in n for n in report.notes)
 
 
 def gelu_in_float32(x):
@@ -125,21 +154,24 @@ def clip_sum_backward(dloss, x):
     return (dloss * _weights(x) * ((x > -1) & (x < 1))).astype(x.dtype)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_a_float32_ties_verdict_on_kinks_that_nearly_cancel_is_undone_in_float64(seed):
+def test_a_float32_ties_verdict_on_kinks_that_nearly_cancel_is_undone_in_float64():
     """x[0] = 1 and x[1] = -1 sit at clip's bounds. Moving both up, the first
     stops counting (-1) as the second starts (+1.0003): the line through them
     has a kink of 3e-4 relative, which float32 cannot see, so the float32
-    check calls it smooth and fails the (valid) zero subgradient as a ties bug.
-    Float64 sees the kink."""
+    check (for some draws of directions) calls it smooth and fails the valid
+    zero subgradient as a ties bug. Float64 sees the kink."""
     x = np.random.default_rng(0).uniform(-0.9, 0.9, 12).astype(np.float32)
     x[0], x[1] = 1, -1
-    plain = check_vjp(clip_sum, clip_sum_backward, x, seed=seed, upcast=False)
-    assert [p.kind for p in plain.problems] == ["ties"]  # the float32 false alarm
-    report = check_vjp(clip_sum, clip_sum_backward, x, seed=seed)
-    assert report.ok, str(report)
-    assert len(report.kinks) == 2
-    assert any("in float64" in n and "valid subgradient" in n for n in report.notes)
+    alarms = 0
+    for seed in range(24):
+        plain = check_vjp(clip_sum, clip_sum_backward, x, seed=seed, upcast=False)
+        report = check_vjp(clip_sum, clip_sum_backward, x, seed=seed)
+        assert report.ok, str(report)
+        if [p.kind for p in plain.problems] == ["ties"]:  # the float32 false alarm
+            alarms += 1
+            assert len(report.kinks) == 2
+            assert any("in float64" in n and "valid subgradient" in n for n in report.notes)
+    assert alarms >= 2  # the premise: float32 alone does cry wolf here
 
 
 def max_pool_ties(x):

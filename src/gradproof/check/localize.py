@@ -25,7 +25,8 @@ import numpy as np
 
 from .numeric import Direction, DirectionResult, Measurer
 
-__all__ = ["Localization", "localize", "single_coordinates", "kink_suspects_last"]
+__all__ = ["Localization", "localize", "single_coordinates", "kink_suspects_last",
+           "random_weights"]
 
 CHUNK_BYTES = 32 * 2**20  # perturbed copies of the input made at once by single_coordinates
 # (their deltas take as much again)
@@ -43,6 +44,14 @@ class Localization:
     unresolved_kinks: int = 0  # kinked blocks not split to single coordinates
     failing_blocks: list[tuple[int, int]] = field(default_factory=list)
     n_evals: int = 0
+
+
+def random_weights(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Weights of a random direction: a random sign times a magnitude uniform in
+    [0.5, 1.5]. Never tiny (a Gaussian weight near 0 can hide the one wrong
+    coordinate of a block), never all equal (equal moves keep tied maxima
+    tied, so a tie would not show as a kink)."""
+    return rng.choice((-1.0, 1.0), size=n) * rng.uniform(0.5, 1.5, size=n)
 
 
 def single_coordinates(
@@ -110,7 +119,7 @@ def localize(
 
     def block(lo: int, hi: int) -> Direction:
         coords = order[lo:hi]
-        values = rng.standard_normal(hi - lo) * scale[coords]
+        values = random_weights(rng, hi - lo) * scale[coords]
         return Direction(i, None, f"block {lo}:{hi}", coords, values, tuple(shape))
 
     for g_lo, g_hi in zip(bounds[:-1], bounds[1:]):
@@ -147,7 +156,8 @@ def _bisect(measurer, order, block, root, loc: Localization, start: int, budget:
             i: int, shape, scale) -> list[tuple[int, int]]:
     """Breadth-first bisection of the positions ``root`` of ``order``; returns the
     blocks left failing when the budget ran out or the error proved widespread."""
-    level = [root]
+    level = root_level = [root]
+    retried = False
     while level:
         if measurer.n_evals - start + 4 * len(level) > budget:
             loc.exhausted = True
@@ -156,9 +166,17 @@ def _bisect(measurer, order, block, root, loc: Localization, start: int, budget:
         blocks = [(lo, hi) for lo, hi in level if hi - lo > 1]
         results = measurer.measure([block(lo, hi) for lo, hi in blocks]) if blocks else []
         flat = np.array([order[lo] for lo, _ in singles], dtype=int)
+        n_bad = len(loc.bad) + len(loc.kinks)
         for k, r in zip(flat, single_coordinates(measurer, i, shape, scale, flat)):
             _file(loc, int(k), r)
         failing = [(b, r) for b, r in zip(blocks, results) if not r.ok or r.kink]
+        if (not failing and blocks and level is not root_level and not retried
+                and len(loc.bad) + len(loc.kinks) == n_bad):
+            # The parents failed but none of their halves did: errors in two
+            # coordinates can cancel along one draw of signs. Draw again, once.
+            retried = True
+            results = measurer.measure([block(lo, hi) for lo, hi in blocks])
+            failing = [(b, r) for b, r in zip(blocks, results) if not r.ok or r.kink]
         smooth_failing = [b for b, r in failing if not r.kink]
         # Widespread: (nearly) every block of a fine enough level fails. A sparse
         # bug spread over the input (one wrong pixel per channel) fails every

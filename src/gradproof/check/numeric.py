@@ -173,9 +173,6 @@ class Measurer:
         self.phi0 = phi0
         self.noise = noise
         self.grad_noise = grad_noise
-        # relative floor of every tolerance (of max(|<g, u>|, ||g * u||)); 0 except
-        # for the float64 re-check of float32 code (see engine._upcast_witness)
-        self.rel_floor = 0.0
         self.step = step
         self.n_evals = 0
         # complex step: None (off), "try" (validate on the first adapted
@@ -306,8 +303,7 @@ class Measurer:
             numeric = v.imag / t
             rounding = 64 * eps * max(terms, abs(numeric))
             magnitude = safe_norm(g.ravel() * u_eff.ravel())
-            tol = rounding + SAFETY_ANALYTIC * a_round \
-                + self.rel_floor * max(abs(analytic), magnitude)
+            tol = rounding + SAFETY_ANALYTIC * a_round
             r = DirectionResult(d, analytic, numeric, numeric - analytic, tol, t, 0.0, rounding,
                                 a_round, magnitude=magnitude)
             r.ok = abs(r.residual) <= tol
@@ -365,12 +361,10 @@ class Measurer:
         noise = self.noise[d.input]
         rounding = 3 * noise / h
         magnitude = safe_norm(g * u)
-        floor = self.rel_floor * max(abs(analytic), magnitude)
         tol = (
             SAFETY_TRUNCATION * truncation
             + SAFETY_ROUNDING * rounding
             + SAFETY_ANALYTIC * analytic_rounding
-            + floor
         )
         numeric = analytic + residual
         res = DirectionResult(
@@ -396,7 +390,6 @@ class Measurer:
                 2 * one_sided_err
                 + SAFETY_ROUNDING * 2 * rounding
                 + SAFETY_ANALYTIC * analytic_rounding
-                + floor
             )
             lo, hi = min(left_h2, right_h2), max(left_h2, right_h2)
             res.tol = ktol
