@@ -53,6 +53,13 @@ class Kink:
     analytic: float
     consistent: bool = True
 
+    def describe(self) -> str:
+        """One line: where, the one-sided derivatives and the analytic value."""
+        where = f"coordinate {self.coord}" if self.coord is not None else "along a direction"
+        line = (f"input {self.input} at {where}: one-sided derivatives {_fmt(self.left)} and "
+                f"{_fmt(self.right)}, analytic {_fmt(self.analytic)}")
+        return line if self.consistent else line + " (outside: not a valid subgradient)"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "input": self.input,
@@ -202,13 +209,31 @@ class Report:
             )
         return rows
 
+    def run_summary(self) -> str:
+        """``mode=..., method=..., seed=..., forward calls=..., seconds``."""
+        return (f"mode={self.mode}, method={self.method}, seed={self.seed}, "
+                f"forward calls={self.n_evals}, {self.seconds:.2f} s")
+
+    def sections(self) -> list[tuple[str, str, list[str]]]:
+        """``(key, title, lines)`` of the non-empty sections under the table: problems,
+        kinks (the first five), tolerances, notes. Shared by every text rendering."""
+        kinks = [k.describe() for k in self.kinks[:5]]
+        if len(self.kinks) > 5:
+            kinks.append(f"... and {len(self.kinks) - 5} more")
+        found = [
+            ("problems", "problems", [str(p) for p in self.problems]),
+            ("kinks", f"kinks ({len(self.kinks)} non-differentiable points, not errors)", kinks),
+            ("tolerances", "tolerances",
+             [f"input {r.label}: {r.tol_reason}" for r in self.inputs
+              if r.checked and r.tol_reason]),
+            ("notes", "notes", list(self.notes)),
+        ]
+        return [section for section in found if section[2]]
+
     def __str__(self) -> str:
         head = "gradproof: " + ("OK" if self.ok else "FAILED")
         name = f" {self.function}" if self.function else ""
-        lines = [
-            f"{head}{name} (mode={self.mode}, method={self.method}, seed={self.seed}, "
-            f"forward calls={self.n_evals}, {self.seconds:.2f} s)"
-        ]
+        lines = [f"{head}{name} ({self.run_summary()})"]
         header = ["input", "name", "shape", "dtype", "status", "max rel err", "tol",
                   "worst coordinate: analytic vs numeric"]
         rows = [header] + self.table_rows()
@@ -217,27 +242,9 @@ class Report:
             lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
             if k == 0:
                 lines.append("  " + "  ".join("-" * w for w in widths))
-        if self.problems:
-            lines.append("problems:")
-            lines.extend(f"  - {p}" for p in self.problems)
-        if self.kinks:
-            lines.append(f"kinks ({len(self.kinks)} non-differentiable points, not errors):")
-            for k in self.kinks[:5]:
-                where = f"coordinate {k.coord}" if k.coord is not None else "along a direction"
-                lines.append(
-                    f"  - input {k.input} at {where}: one-sided derivatives "
-                    f"{_fmt(k.left)} and {_fmt(k.right)}, analytic {_fmt(k.analytic)}"
-                    + ("" if k.consistent else " (outside: not a valid subgradient)")
-                )
-            if len(self.kinks) > 5:
-                lines.append(f"  - ... and {len(self.kinks) - 5} more")
-        details = [r for r in self.inputs if r.checked and r.tol_reason]
-        if details:
-            lines.append("tolerances:")
-            lines.extend(f"  - input {r.label}: {r.tol_reason}" for r in details)
-        if self.notes:
-            lines.append("notes:")
-            lines.extend(f"  - {n}" for n in self.notes)
+        for _, title, items in self.sections():
+            lines.append(f"{title}:")
+            lines.extend(f"  - {item}" for item in items)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

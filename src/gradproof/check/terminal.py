@@ -13,7 +13,7 @@ import os
 import sys
 from typing import IO
 
-from .report import Report, _fmt
+from .report import Report
 
 __all__ = ["COLOR_CHOICES", "use_color", "format_report", "print_report"]
 
@@ -26,6 +26,10 @@ _STATUS_STYLE = {
     "skipped": "dim",
     "inconclusive": "yellow",
 }
+
+
+# section of the report -> rich style
+_SECTION_STYLE = {"problems": "red", "kinks": "yellow", "tolerances": "dim", "notes": "cyan"}
 
 
 def use_color(stream: IO[str], choice: str = "auto") -> bool:
@@ -66,11 +70,7 @@ def _render_rich(report: Report, stream: IO[str]) -> None:
     head = Text("gradproof: ").append(verdict)
     if report.function:
         head.append(f" {report.function}", style="bold")
-    head.append(
-        f" (mode={report.mode}, method={report.method}, seed={report.seed}, "
-        f"forward calls={report.n_evals}, {report.seconds:.2f} s)",
-        style="dim",
-    )
+    head.append(f" ({report.run_summary()})", style="dim")
     console.print(head, soft_wrap=True)
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
@@ -84,30 +84,12 @@ def _render_rich(report: Report, stream: IO[str]) -> None:
         table.add_row(*cells)
     console.print(table)
 
-    sections = [
-        ("problems", "red", [str(p) for p in report.problems]),
-        (f"kinks ({len(report.kinks)} non-differentiable points, not errors)", "yellow",
-         [_kink_line(k) for k in report.kinks[:5]]
-         + ([f"... and {len(report.kinks) - 5} more"] if len(report.kinks) > 5 else [])),
-        ("tolerances", "dim",
-         [f"input {r.label}: {r.tol_reason}" for r in report.inputs
-          if r.checked and r.tol_reason]),
-        ("notes", "cyan", list(report.notes)),
-    ]
-    for title, style, lines in sections:
-        if not lines:
-            continue
+    for key, title, lines in report.sections():
+        style = _SECTION_STYLE[key]
         console.print(Text(f"{title}:", style=f"bold {style}"))
         for line in lines:
             console.print(Text("  - ").append(line, style=style if style != "dim" else ""),
                           soft_wrap=True)
-
-
-def _kink_line(kink) -> str:
-    where = f"coordinate {kink.coord}" if kink.coord is not None else "along a direction"
-    line = (f"input {kink.input} at {where}: one-sided derivatives {_fmt(kink.left)} and "
-            f"{_fmt(kink.right)}, analytic {_fmt(kink.analytic)}")
-    return line if kink.consistent else line + " (outside: not a valid subgradient)"
 
 
 def _terminal_width(stream: IO[str]) -> int:
