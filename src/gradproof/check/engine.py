@@ -244,6 +244,7 @@ def check_vjp(
         for x in inputs
     ]  # updated by the measurer when it adapts a step
     float_inputs = [x if is_float_array(x) else None for x in inputs]
+    scales = {i: perturbation_scale(inputs[i]) for i in checked}  # flat, per coordinate
     first_dirs: list[Direction] = []
 
     def start_first_measurement(side) -> None:
@@ -253,9 +254,8 @@ def check_vjp(
         for i in sorted(checked):
             if side.grads.get(i) is None:
                 continue
-            scale = perturbation_scale(inputs[i])
             for _ in range(n_directions):
-                u = random_weights(rng, inputs[i].size) * scale
+                u = random_weights(rng, inputs[i].size) * scales[i]
                 first_dirs.append(Direction(i, u.reshape(inputs[i].shape)))
         if call.executor is not None:
             points, _ = perturbed_points(float_inputs, first_dirs,
@@ -300,7 +300,6 @@ def check_vjp(
     )
     if method == "complex":
         measurer.enable_complex_step(call.phi_complex_batch)
-    scales = {i: perturbation_scale(inputs[i]) for i in value_idx}
     for i in value_idx:
         results[i].step = steps[i]
     shapes_for_factors = [(f"input {i}", np.shape(x)) for i, x in enumerate(inputs)]
@@ -331,7 +330,7 @@ def check_vjp(
         pair = upcast if isinstance(upcast, tuple) else None
         extra_evals[0] = _upcast_witness(
             forward, backward, inputs, results, report, pair,
-            dict(wrt=None, mode=mode, method=method, seed=seed, n_directions=n_directions,
+            dict(mode=mode, method=method, seed=seed, n_directions=n_directions,
                  max_evals=max_evals, executor=executor, names=arg_names))
     return finish()
 

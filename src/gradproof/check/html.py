@@ -288,6 +288,7 @@ def render_html(report: Report, full: Report | None = None, standalone: bool = T
     """
     verdict = "OK" if report.ok else "FAILED"
     name = html.escape(report.function or "gradient check")
+    text = {key: lines for key, _, lines in report.sections()}  # as in str(report)
     body = [
         '<div class="gp-report">',
         f'<h1 class="{"gp-ok" if report.ok else "gp-fail"}">gradproof: {verdict} {name}</h1>',
@@ -295,13 +296,12 @@ def render_html(report: Report, full: Report | None = None, standalone: bool = T
         f"{html.escape(report.method)}, seed={report.seed}, forward calls={report.n_evals}, "
         f"backward calls={report.n_backward}, {report.seconds:.2f} s</p>",
         _inputs_table(report),
-        _list("Problems", [str(p) for p in report.problems], "gp-problem"),
+        _list("Problems", text.get("problems", []), "gp-problem"),
         _maps(report, full),
         _worst_table(report),
         _kinks_table(report),
-        _list("Tolerances", [f"input {r.label}: {r.tol_reason}" for r in report.inputs
-                             if r.checked and r.tol_reason]),
-        _list("Notes", list(report.notes)),
+        _list("Tolerances", text.get("tolerances", [])),
+        _list("Notes", text.get("notes", [])),
         "</div>",
     ]
     fragment = f"<style>{_CSS}</style>" + "".join(body)
