@@ -106,6 +106,13 @@ def numerical_vjp(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np
     return dx.reshape(x.shape) if coords is None else dx
 
 
+def _complex_agrees(by_complex, by_central) -> bool:
+    """Complex-step and central-difference derivatives agree (to 1e-6, relative to
+    ``max(|central|, 1)``): f is complex-analytic here."""
+    scale = np.maximum(np.abs(by_central), 1.0)
+    return bool(np.all(np.abs(np.asarray(by_complex) - by_central) <= 1e-6 * scale))
+
+
 class NumericLayer:
     """A layer ``out = f(x)`` whose backward is measured numerically; see :func:`numeric`.
 
@@ -227,10 +234,9 @@ class NumericLayer:
             derivative, reason = None, f"f raised {type(exc).__name__} on complex input"
         if derivative is not None:
             central = self._central_diagonal(x)  # 2 calls: 3 in all on this first backward
-            scale = np.maximum(np.abs(central), 1.0)
             if not np.all(np.isfinite(derivative)):
                 reason = "f gave non-finite values on complex input"
-            elif np.max(np.abs(derivative - central) / scale) > 1e-6:
+            elif not _complex_agrees(derivative, central):
                 reason = ("its complex-step derivative disagrees with central differences "
                           "(abs, maximum, comparisons or casts are not complex-analytic)")
         if reason is None:
@@ -272,7 +278,7 @@ class NumericLayer:
         self.method = "central"
         h = float(_steps(x.reshape(-1)[:1], _default_step("central", False))[0])
         by_central = self._directional(x, 0, h, dout)
-        if abs(by_complex - by_central) <= 1e-6 * max(abs(by_central), 1.0):
+        if _complex_agrees(by_complex, by_central):
             self.method, self._complex_validated = "complex", True
         else:
             self._note("complex step unavailable: f is not complex-analytic here; "
