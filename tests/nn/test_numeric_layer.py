@@ -86,20 +86,33 @@ def test_an_elementwise_backward_costs_at_most_4_calls_whatever_the_size(size, m
     f = Counted(np.tanh)
     layer = numeric(f, method=method, richardson=richardson)
     x = np.random.default_rng(0).standard_normal(size)
+    probe = 1 + int(np.ceil(np.log2(size)))  # once per shape: 5, 11, 18 calls
     out, cache = layer.forward(x)
-    assert f.calls == 2  # f(x) and the one-off elementwise probe on 16 values
+    assert f.calls == 1 + probe
     layer.backward(np.ones(size), cache)  # the first complex-step backward validates (+2)
     calls = f.calls
     layer.backward(np.ones(size), cache)
     assert f.calls - calls == expected <= 4
-    assert calls - 2 <= 4
+    assert calls - 1 - probe <= 4
+    layer.forward(x)  # the same shape again: no probe
+    assert f.calls - calls - expected == 1
 
 
-def test_elementwise_true_skips_the_probe():
+def test_elementwise_true_is_verified_once_per_shape():
     f = Counted(np.tanh)
     layer = numeric(f, elementwise=True)
     layer.forward(np.ones(5))
-    assert f.calls == 1
+    assert f.calls == 1 + 4  # f(x), then the probe: 1 + ceil(log2 5) calls
+    layer.forward(np.ones(5))
+    assert f.calls == 6
+    assert layer.structure == {((5,), np.dtype(np.float64)): True}
+
+
+def test_elementwise_false_skips_the_probe():
+    f = Counted(np.tanh)
+    layer = numeric(f, elementwise=False)
+    layer.forward(np.ones(5))
+    assert f.calls == 1 and layer.structure == {}
 
 
 def test_complex_step_falls_back_to_central_with_a_note_when_f_is_not_analytic():

@@ -21,13 +21,32 @@ What a backward costs, in calls of ``f`` (``n = x.size``):
   coordinate (``2n`` calls; ``n`` with complex step). A
   :class:`NumericCostWarning` says so once per layer.
 
-``elementwise=None`` (the default) decides on the first forward: ``f`` must
-keep ``x``'s shape and give, on a sample of ``x``'s values taken as a 1-D
-array, the same values as on the whole array (a normalisation or a
-reduction does not). ``method="complex"`` is validated against central
-differences on the first backward; a ``f`` that is not complex-analytic
-(``abs``, ``maximum``, comparisons) falls back to central differences with a
-note in :attr:`NumericLayer.notes` and a warning.
+Whether ``f`` is elementwise is *verified*, once per input shape and dtype,
+by :func:`elementwise_probe`: ``f`` must keep ``x``'s shape, and each output
+must change only with its own input (to rounding) when some coordinates of
+``x`` move to other values. The probe moves every coordinate at once (1 call), then
+for each bit ``b`` of the flat index the coordinates whose bit ``b`` is set
+(``ceil(log2 n)`` calls): any two coordinates differ in some bit, so an output
+that depends on another coordinate's input is caught, whether the Jacobian is
+dense (softmax, ``x - x.mean()``, ``x / norm(x)``) or sparse (``x[::-1]``,
+``np.roll``, ``cumsum``, ``sort``). Cost: ``1 + ceil(log2 n)`` calls of ``f``
+(5 for 16 values, 21 for 10^6), once per shape; a size-1 input is trivially
+elementwise (0 calls). With ``elementwise=None`` (the default) a failed probe
+sends that shape to the full numerical VJP with a :class:`NotElementwiseWarning`
+naming the shape and why; ``elementwise=True`` is verified the same way and a
+failure raises :class:`~gradproof.errors.InputError`; ``elementwise=False``
+skips the probe. A decision is cached per (shape, dtype), never per layer, and
+only when ``f(x)`` is finite everywhere (a NaN output hides what it depends on:
+such a call is probed again). The probe sees ``f`` at the values of the first
+input of each shape, moved to other values of that input (so ``sort`` of
+already sorted values is caught): a function that mixes only at some values
+(a branch on ``x.sum()``) can pass there and mix later -- say
+``elementwise=False``.
+
+``method="complex"`` is validated against central differences on the first
+backward; a ``f`` that is not complex-analytic (``abs``, ``maximum``,
+comparisons) falls back to central differences with a note in
+:attr:`NumericLayer.notes` and a warning.
 
 Steps: relative ``step`` (default ``eps^(1/3)`` for central, ``eps^(1/5)``
 with Richardson, ``1e-20`` for complex step, ``eps`` of float64) times
@@ -47,16 +66,21 @@ import numpy as np
 from ..errors import InputError, InputTypeError, describe
 from .module import Module
 
-__all__ = ["numeric", "NumericLayer", "NumericCostWarning", "METHODS", "numerical_vjp",
-           "directional_vjp"]
+__all__ = ["numeric", "NumericLayer", "NumericCostWarning", "NotElementwiseWarning", "METHODS",
+           "numerical_vjp", "directional_vjp", "elementwise_probe"]
 
 METHODS = ("central", "complex")
 _EPS = np.finfo(np.float64).eps
-_SAMPLE = 16  # coordinates compared by the elementwise probe
+_PROBE_ULPS = 4  # "unchanged": equal to this many units in the last place of the output
 
 
 class NumericCostWarning(UserWarning):
     """A numerical backward that costs one or more forward calls per input coordinate."""
+
+
+class NotElementwiseWarning(UserWarning):
+    """``elementwise=None`` found ``f`` not elementwise for an input shape: that shape's
+    backward is a full numerical VJP (pass ``elementwise=False`` to say so up front)."""
 
 
 def _default_step(method: str, richardson: bool) -> float:
@@ -106,6 +130,73 @@ def numerical_vjp(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np
     return dx.reshape(x.shape) if coords is None else dx
 
 
+def _unchanged(a: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """``a == b`` to rounding (``_PROBE_ULPS`` ulps of the larger), NaN equal to NaN."""
+    with np.errstate(invalid="ignore"):
+        close = np.abs(a - b) <= _PROBE_ULPS * eps * np.maximum(np.abs(a), np.abs(b))
+    return (a == b) | close | (np.isnan(a) & np.isnan(b))
+
+
+def _moved(flat: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Every coordinate of the 1-D ``flat`` moved: to the value of another coordinate (a
+    random cycle through all of them, so moves are as large as x's spread and stay among
+    values f accepts) plus a positive step ``eps^(1/3) * max(|v|, 1)`` of x's dtype, so
+    that equal values move too."""
+    cycle = rng.permutation(flat.size)
+    shuffled = np.empty_like(flat)
+    shuffled[cycle] = flat[np.roll(cycle, -1)]  # no coordinate keeps its own value
+    base = np.where(np.isfinite(shuffled), shuffled, flat).astype(np.float64)
+    step = (np.finfo(flat.dtype).eps ** (1 / 3) * rng.uniform(0.5, 1.0, flat.size)
+            * np.maximum(np.abs(np.nan_to_num(base)), 1.0))
+    return (base + step).astype(flat.dtype)
+
+
+def elementwise_probe(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, out: np.ndarray,
+                      seed: int = 0) -> str | None:
+    """Why ``f`` is not elementwise at ``x`` (``out = f(x)``), or None if every output
+    depends on its own input only.
+
+    ``x`` any shape (n values), ``out`` must have x's shape. Let ``m`` be ``x``
+    with every coordinate moved (:func:`_moved`) and, for each bit ``b`` of the
+    flat index, ``p_b`` be ``x`` with only the coordinates whose bit ``b`` is 1
+    moved to ``m``. For an elementwise ``f``, ``f(p_b)`` equals ``f(m)`` where
+    ``x`` moved and ``out`` where it did not, to rounding. An output ``i`` that
+    depends on an input ``j != i`` breaks this for a bit where ``i`` and ``j``
+    differ (one moves, the other does not), unless the moves cancel exactly
+    (probability 0 for the random moves). Calls of f: 0 for n <= 1, else
+    ``1 + ceil(log2 n)``; stops at the first output that changed. Exceptions
+    raised by ``f`` propagate.
+    """
+    if out.shape != x.shape:
+        return f"f changes the shape: x {x.shape} -> out {out.shape}"
+    n = x.size
+    if n <= 1:  # a 1x1 (or empty) Jacobian is diagonal
+        return None
+    flat, out_flat = x.reshape(-1), out.reshape(-1)
+    eps = float(np.finfo(out.dtype).eps) if out.dtype.kind in "fc" else 0.0
+    moved = _moved(flat, np.random.default_rng(seed))
+    index = np.arange(n)
+    with np.errstate(all="ignore"):  # moved values may leave f's domain: NaN there is fine
+        everywhere = np.asarray(f(moved.reshape(x.shape)))
+        if everywhere.shape != x.shape:
+            return f"f changes the shape: x {x.shape} -> out {everywhere.shape}"
+        for bit in range(int(n - 1).bit_length()):
+            part = (index >> bit) & 1 == 1
+            partly = np.asarray(f(np.where(part, moved, flat).reshape(x.shape)))
+            if partly.shape != x.shape:
+                return f"f changes the shape: x {x.shape} -> out {partly.shape}"
+            expected = np.where(part, everywhere.reshape(-1), out_flat)
+            changed = ~_unchanged(partly.reshape(-1), expected, eps)
+            if changed.any():
+                k = int(np.argmax(changed))
+                at = "[" + ", ".join(str(int(c)) for c in np.unravel_index(k, x.shape)) + "]"
+                others = int(n - part.sum()) if part[k] else int(part.sum())
+                return (f"out{at} is {expected[k]:.6g} at one point and "
+                        f"{partly.reshape(-1)[k]:.6g} at another where x{at} is the same and "
+                        f"{others} other coordinate(s) differ: out{at} depends on other inputs")
+    return None
+
+
 def _complex_agrees(by_complex, by_central) -> bool:
     """Complex-step and central-difference derivatives agree (to 1e-6, relative to
     ``max(|central|, 1)``): f is complex-analytic here."""
@@ -116,9 +207,12 @@ def _complex_agrees(by_complex, by_central) -> bool:
 class NumericLayer:
     """A layer ``out = f(x)`` whose backward is measured numerically; see :func:`numeric`.
 
-    Attributes: ``calls`` (calls of ``f`` so far, forward and backward),
-    ``backward_calls`` (calls made by backward passes), ``elementwise`` (None
-    until decided), ``method`` (the method in use: may become ``"central"``
+    Attributes: ``calls`` (calls of ``f`` so far, forward, probes and backward),
+    ``backward_calls`` (calls made by backward passes), ``declared`` (the
+    ``elementwise`` argument: None, True or False), ``structure`` (the verified
+    decision per input ``(shape, dtype)``: True for the elementwise fast path),
+    ``elementwise`` (the decision for the latest input; the argument until the
+    first forward), ``method`` (the method in use: may become ``"central"``
     after a complex-step fallback), ``notes`` (plain-language notes).
     """
 
@@ -138,7 +232,9 @@ class NumericLayer:
         self.method = method
         self.richardson = bool(richardson)
         self.step = step
+        self.declared = elementwise
         self.elementwise = elementwise
+        self.structure: dict[tuple[tuple[int, ...], np.dtype], bool] = {}
         self.notes: list[str] = []
         self.calls = 0
         self.backward_calls = 0
@@ -146,7 +242,7 @@ class NumericLayer:
         self._warned_cost = False
 
     def __repr__(self) -> str:
-        return f"numeric({self.name}, method={self.method!r}, elementwise={self.elementwise})"
+        return f"numeric({self.name}, method={self.method!r}, elementwise={self.declared})"
 
     # --- calls of f ----------------------------------------------------------
     def _f(self, x: np.ndarray) -> np.ndarray:
@@ -159,30 +255,53 @@ class NumericLayer:
 
     # --- forward -------------------------------------------------------------
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """``x`` (any shape, float) -> ``(out, cache)`` with ``out = f(x)``."""
+        """``x`` (any shape, float) -> ``(out, cache)`` with ``out = f(x)``.
+
+        The first forward of each ``(shape, dtype)`` also runs the elementwise
+        probe (``1 + ceil(log2 x.size)`` calls) unless ``elementwise=False``.
+        """
         if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
             raise InputTypeError(f"{self!r}: x must be a float array, got {describe(x)}")
         out = self._f(x)
-        if self.elementwise is None:
-            self.elementwise = self._looks_elementwise(x, out)
-            if not self.elementwise:
-                self._note("f is not elementwise (or the probe could not tell): its backward is "
-                           "a full numerical VJP")
+        self._decide(x, out)
         return out, (x, out)
 
-    def _looks_elementwise(self, x: np.ndarray, out: np.ndarray) -> bool:
-        """Same shape, and f on a 1-D sample of x's values equals the same entries of f(x)."""
-        if out.shape != x.shape or x.size == 0:
+    def _decide(self, x: np.ndarray, out: np.ndarray) -> bool:
+        """Whether the backward at ``x`` may take the elementwise fast path: the cached
+        decision for x's (shape, dtype), else the probe's (cached when f(x) is finite)."""
+        if self.declared is False:
             return False
-        rng = np.random.default_rng(x.size)
-        index = rng.choice(x.size, size=min(_SAMPLE, x.size), replace=False)
+        key = (x.shape, x.dtype)
+        if key in self.structure:
+            self.elementwise = self.structure[key]
+            return self.elementwise
+        where = f"x of shape {x.shape} and dtype {x.dtype}"
         try:
-            sample = self._f(x.reshape(-1)[index])
-        except Exception:  # noqa: BLE001 - any failure means "cannot tell": take the safe path
-            return False
-        expected = out.reshape(-1)[index]
-        return sample.shape == expected.shape and bool(
-            np.allclose(sample, expected, rtol=1e-12, atol=0.0, equal_nan=True))
+            reason = elementwise_probe(self._f, x, out, seed=x.size)
+        except Exception as exc:  # noqa: BLE001 - f failed at the probe's points
+            if self.declared:
+                raise InputError(
+                    f"{self!r}: could not verify that f is elementwise on {where}: f raised "
+                    f"{type(exc).__name__}: {exc} at the probe's points (x with coordinates "
+                    "moved to other values of x); pass elementwise=None to fall back to a full "
+                    "numerical VJP") from exc
+            reason = f"the probe could not tell (f raised {type(exc).__name__}: {exc})"
+        if reason is None:
+            if np.all(np.isfinite(out)):  # a NaN output hides what it depends on
+                self.structure[key] = True
+            self.elementwise = True
+            return True
+        if self.declared:
+            raise InputError(
+                f"{self!r}: f is not elementwise on {where}: {reason}. The elementwise "
+                "backward would be wrong; pass elementwise=None (detect it per shape, falling "
+                "back to a full numerical VJP) or elementwise=False")
+        self.structure[key] = self.elementwise = False
+        per = 1 if self.method == "complex" else 2
+        self._note(f"f is not elementwise on {where}: {reason}. Its backward is a full "
+                   f"numerical VJP, {per * x.size} calls of f (pass elementwise=False to say "
+                   "so up front)", NotElementwiseWarning)
+        return False
 
     # --- backward ------------------------------------------------------------
     def backward(self, dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -192,7 +311,7 @@ class NumericLayer:
             raise InputError(f"{self!r}: dout must have shape {out.shape}, got {np.shape(dout)}")
         before = self.calls
         x64 = x.astype(np.float64)
-        if self.elementwise:
+        if self._decide(x, out):
             dx = np.asarray(dout, np.float64) * self._diagonal(x64)
         else:
             dx = self._full_vjp(x64, np.asarray(dout, np.float64))
@@ -332,8 +451,12 @@ def numeric(f: Callable[[np.ndarray], np.ndarray], method: str = "central",
         method: ``"central"`` differences, or ``"complex"`` step where f
             accepts complex input (validated; falls back to central with a note).
         step: relative step (default: see the module docstring).
-        elementwise: True/False to say whether ``out[k]`` depends on ``x[k]``
-            only; None to detect it on the first forward (one extra call).
+        elementwise: None (default) to detect per input shape whether ``out[k]``
+            depends on ``x[k]`` only, falling back to a full numerical VJP with a
+            :class:`NotElementwiseWarning` when it does not; True to promise it
+            (verified per shape all the same; a broken promise raises
+            :class:`~gradproof.errors.InputError`); False for the full VJP always.
+            The probe costs ``1 + ceil(log2 n)`` calls once per shape.
         richardson: central differences with steps h and h/2 combined
             (4 calls per backward instead of 2, error O(h^4) instead of O(h^2)).
         name: the name shown in messages (default: ``f.__name__``).
