@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
 
 from ..errors import InputError, InputTypeError, describe
 from .dtypes import check_float_input
+from .functional._checks import upstream
 from .module import Module
 
 __all__ = ["Sequential", "Residual", "Flatten"]
@@ -67,6 +69,7 @@ class Residual(Module):
     def __init__(self, f: Module) -> None:
         super().__init__()
         self.f = _check_module(f, "f")
+        self._out: tuple[tuple[int, ...], np.dtype] | None = None  # shape and dtype of out
 
     def __repr__(self) -> str:
         return f"Residual({self.f!r})"
@@ -78,9 +81,14 @@ class Residual(Module):
                 f"Residual: f(x) must have the shape of x {np.shape(x)} to be added to it, "
                 f"got {np.shape(fx)} from {self.f!r}"
             )
-        return x + fx
+        out = x + fx
+        self._out = out.shape, out.dtype
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self._out is None:
+            raise InputError(f"{self!r}: backward called before forward")
+        dout = upstream(dout, *self._out, self)
         df = self.f.backward(dout)
         if df is None:
             raise InputError(
@@ -95,7 +103,8 @@ class Flatten(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._x_shape: tuple[int, ...] = ()
+        self._x_shape: tuple[int, ...] | None = None
+        self._x_dtype: np.dtype | None = None
 
     def __repr__(self) -> str:
         return "Flatten()"
@@ -104,8 +113,12 @@ class Flatten(Module):
         check_float_input(x, "Flatten()")
         if x.ndim < 1:
             raise InputError(f"Flatten(): x must have a batch axis, got shape {x.shape}")
-        self._x_shape = x.shape
+        self._x_shape, self._x_dtype = x.shape, x.dtype
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self._x_shape)
+        """``dout`` (N, d1*...*dk), the output's shape and dtype -> ``dx`` (N, d1, ..., dk)."""
+        if self._x_shape is None:
+            raise InputError(f"{self!r}: backward called before forward")
+        out_shape = (self._x_shape[0], math.prod(self._x_shape[1:]))
+        return upstream(dout, out_shape, self._x_dtype, self).reshape(self._x_shape)

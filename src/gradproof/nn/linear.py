@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dtypes import check_float_input, positive_int, resolve_dtype
+from .functional._checks import upstream
 from .init import initializer
 from .module import Module, Parameter
 
@@ -97,12 +98,9 @@ class Linear(Module):
         """
         if self._x2 is None:
             raise InputError(f"{self!r}: backward called before forward")
+        out_shape = (*self._x_shape[:-1], self.out_features)
+        dout = upstream(dout, out_shape, self.weight.data.dtype, self)
         dout2 = dout.reshape(-1, self.out_features)
-        if dout2.shape[0] != self._x2.shape[0]:
-            raise InputError(
-                f"{self!r}: dout must have shape {(*self._x_shape[:-1], self.out_features)}, "
-                f"got {dout.shape}"
-            )
         grad = self.weight.grad
         if self._dw is None or self._dw.dtype != grad.dtype or self._dw.shape != grad.shape:
             self._dw = np.empty_like(grad)

@@ -3,6 +3,8 @@
 A module's ``forward(x)`` computes the output and keeps what its backward needs;
 ``backward(dout)`` returns ``dx`` and *accumulates* parameter gradients into
 ``param.grad`` (call :meth:`Module.zero_grad` between steps), as PyTorch does.
+``dout`` must have the shape and dtype of the last forward's output; every
+module checks it (directly, or through the functional layer or child it calls).
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Convention (CS231n): ``out, cache = layer(x, ...)`` and
 ``grads = layer_backward(dout, cache)`` with one gradient per array input, in
-argument order (a single array when there is one). Losses return
-``(loss, dx)``: the scalar mean loss and its gradient with respect to ``x``.
+argument order (a single array when there is one). ``dout`` must have the
+shape and dtype of ``out`` exactly: every backward checks it (``_checks.upstream``)
+and raises for one that only broadcasts, is truncated or transposed. Losses
+return ``(loss, dx)``: the scalar mean loss and its gradient with respect to ``x``.
 """
 
 from .activations import *  # noqa: F401,F403

@@ -6,6 +6,8 @@ argument, says what was expected and what was got (see ``docs/architecture.md``)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
@@ -56,14 +58,55 @@ def check_finite(name: str, value: np.ndarray, hint: str = "") -> None:
         )
 
 
-def upstream(dout: object, shape: tuple[int, ...], layer: str) -> np.ndarray:
-    """Check an upstream gradient: a float array with the layer output's ``shape``."""
-    dout = float_array("dout", dout)
+def upstream(
+    dout: object, shape: tuple[int, ...], dtype: np.dtype, layer: object, name: str = "dout"
+) -> np.ndarray:
+    """Check an upstream gradient against the forward's output: its ``shape`` and ``dtype``.
+
+    Every backward (functional and module) calls this first. A ``dout`` that
+    merely broadcasts to the output ((M,) or (1, M) for (N, M)), one with fewer
+    time steps, or a transposed one of the same size would otherwise give
+    plausible, wrong gradients. The dtype must match too: gradients are never
+    cast silently (see :mod:`gradproof.nn.dtypes`). ``layer`` names the forward
+    (a string, or a module, formatted only on error); ``name`` is the argument
+    (``dnext_c`` for an LSTM step's second output). Shape and dtype comparisons
+    only: no copy, O(1).
+
+    Raises :class:`InputTypeError` for a non-float array or a different float
+    dtype, :class:`InputError` for a different shape.
+    """
+    if not (isinstance(dout, np.ndarray) and dout.dtype.kind == "f"):
+        raise InputTypeError(
+            f"{name} must be a float NumPy array with the shape {tuple(shape)} and dtype "
+            f"{np.dtype(dtype)} of {layer}'s output, got {describe(dout)}"
+        )
     if dout.shape != tuple(shape):
         raise InputError(
-            f"dout must have the shape of {layer}'s output {tuple(shape)}, got {dout.shape}"
+            f"{name} must have the shape of {layer}'s output {tuple(shape)}, got {dout.shape}"
+            f"{_shape_hint(dout.shape, tuple(shape), name)}"
+        )
+    if dout.dtype != dtype:
+        raise InputTypeError(
+            f"{name} must have the dtype of {layer}'s output {np.dtype(dtype)}, got "
+            f"{dout.dtype}; cast it with {name}.astype(np.{np.dtype(dtype)})"
         )
     return dout
+
+
+def _shape_hint(got: tuple[int, ...], expected: tuple[int, ...], name: str) -> str:
+    """Why a wrong upstream shape matters, for the cases that would silently compute."""
+    if math.prod(got) == math.prod(expected):
+        return "; it has as many elements as the output: is it transposed or reshaped?"
+    try:
+        broadcasts = np.broadcast_shapes(got, expected) == expected
+    except ValueError:
+        broadcasts = False
+    if broadcasts:
+        return (
+            "; it only broadcasts to the output: pass one value per output element "
+            f"(np.broadcast_to({name}, {expected}) if a constant gradient is meant)"
+        )
+    return "; pass the gradient of the loss with respect to this output"
 
 
 def cache_of(cache: object, kind: type, backward: str | None, forward: str):

@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ...errors import InputError
+from ._checks import cache_of, upstream
 from ._sequence_checks import (
     affine_grads,
     cast_like,
@@ -34,7 +36,15 @@ from ._sequence_checks import (
 )
 from .activations import logistic as sigmoid  # overflow-free in both tails
 
-__all__ = ["Cell", "CELLS", "ScanCache", "scan_forward", "scan_backward", "check_recurrent"]
+__all__ = [
+    "Cell",
+    "CELLS",
+    "ScanCache",
+    "scan_forward",
+    "scan_backward",
+    "check_recurrent",
+    "backward_arguments",
+]
 
 
 class Cell(NamedTuple):
@@ -224,3 +234,41 @@ def check_recurrent(
     for name, b in biases.items():
         float_array(name, b, gh)
         expect_dim(name, b, 0, G * H, f"{gh} with H == {h_name}.shape[1]")
+
+
+def backward_arguments(
+    cell: Cell, layer: str, cache: object, dh: object, dc: object = None
+) -> tuple[ScanCache, np.ndarray, np.ndarray | None]:
+    """Check a recurrent backward's arguments: ``(cache, dhs (N, T, H), dc (N, H) or None)``.
+
+    ``layer`` is the forward's name: ``"lstm_step"`` for a single step, whose
+    upstream gradient ``dnext_h`` is (N, H) (returned as (N, 1, H) for the
+    scan), or ``"lstm"`` for a sequence, whose ``dh`` is (N, T, H). ``dc`` is
+    ``dnext_c`` (N, H), the second output's gradient of a step of a cell with a
+    state (an LSTM step); it is ignored otherwise. Each must have its output's
+    shape and dtype exactly.
+    """
+    step = layer.endswith("_step")
+    backward = f"{layer}_backward"
+    cache = cache_of(cache, ScanCache, backward, layer)
+    if cache.cell.name != cell.name:  # compare names: a cache may be a deep copy
+        other = layer.replace(cell.name, cache.cell.name, 1)
+        raise InputError(
+            f"{backward}() takes the cache of {layer}(), got one from {other}(); "
+            f"use {other}_backward()"
+        )
+    N, T, H = cache.hs.shape
+    if step and T != 1:
+        raise InputError(
+            f"{backward}() takes the cache of one step, got the cache of {T} time steps "
+            f"from {cell.name}(); use {cell.name}_backward()"
+        )
+    if step:
+        dhs = upstream(dh, (N, H), cache.hs.dtype, layer, "dnext_h")[:, None]
+    else:
+        dhs = upstream(dh, (N, T, H), cache.hs.dtype, layer, "dh")
+    if not (step and cell.has_state):
+        return cache, dhs, None
+    # next_c's dtype: the gates' (hs's) combined with prev_c's
+    dc = upstream(dc, (N, H), np.result_type(cache.hs, cache.c0), layer, "dnext_c")
+    return cache, dhs, dc

@@ -243,7 +243,7 @@ def _make_backward(activation: str) -> Callable[[np.ndarray, ElementwiseCache], 
                 f"cache comes from {cache.activation}(), not {activation}(); "
                 f"use {cache.activation}_backward()"
             )
-        dout = upstream(dout, cache.x.shape, activation)
+        dout = upstream(dout, cache.x.shape, cache.x.dtype, activation)
         slope = rule.slope(cache.x, **cache.params)
         return (dout * slope).astype(cache.x.dtype, copy=False)
 

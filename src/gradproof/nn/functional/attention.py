@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
+from ._checks import cache_of, upstream
 from ._sequence_checks import affine_grads, cast_like, expect_dim, float_array, nonempty_time
 
 _transformer_all = [
@@ -157,7 +158,14 @@ def scaled_dot_product_attention(
 def scaled_dot_product_attention_backward(
     dout: np.ndarray, cache: AttentionCache
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`scaled_dot_product_attention`: ``(dq, dk, dv)`` (the mask has none)."""
+    """Gradients of :func:`scaled_dot_product_attention`: ``(dq, dk, dv)`` (the mask has none).
+
+    dout: the output's shape (..., S, dv) and dtype.
+    """
+    layer = "scaled_dot_product_attention"
+    cache = cache_of(cache, AttentionCache, f"{layer}_backward", layer)
+    q, v = cache.q, cache.v
+    dout = upstream(dout, (*q.shape[:-1], v.shape[-1]), np.result_type(cache.probs, v), layer)
     dq, dk, dv = _attend_backward(dout, *cache)
     return cast_like(dq, cache.q), cast_like(dk, cache.k), cast_like(dv, cache.v)
 
@@ -233,9 +241,15 @@ def _mha_forward(xq, xk, xv, params, num_heads, mask, causal):
     return merged @ Wo + bo, MHACache((xq, xk, xv), tuple(params), heads, probs, scale, merged)
 
 
-def _mha_backward(dout, cache: MHACache):
-    """``(dquery, dkey, dvalue, dWq, dWk, dWv, dWo, dbq, dbk, dbv, dbo)``, input dtypes kept."""
+def _mha_backward(dout, cache: MHACache, layer: str):
+    """``(dquery, dkey, dvalue, dWq, dWk, dWv, dWo, dbq, dbk, dbv, dbo)``, input dtypes kept.
+
+    ``layer`` is the forward's name, for the messages about ``dout`` and ``cache``.
+    """
+    cache = cache_of(cache, MHACache, f"{layer}_backward", layer)
     Wq, Wk, Wv, Wo, bq, bk, bv, bo = cache.params
+    merged = cache.merged
+    dout = upstream(dout, (*merged.shape[:-1], Wo.shape[1]), np.result_type(merged, Wo, bo), layer)
     dmerged, dWo, dbo = affine_grads(cache.merged, Wo, dout)
     num_heads = cache.probs.shape[1]
     dheads = _attend_backward(
@@ -289,7 +303,7 @@ def multi_head_attention(
 def multi_head_attention_backward(dout: np.ndarray, cache: MHACache) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`multi_head_attention`:
     ``(dx, dWq, dWk, dWv, dWo, dbq, dbk, dbv, dbo)``; dx sums the query, key and value paths."""
-    dq, dk, dv, *dparams = _mha_backward(dout, cache)
+    dq, dk, dv, *dparams = _mha_backward(dout, cache, "multi_head_attention")
     return (dq + dk + dv, *dparams)
 
 
@@ -322,7 +336,7 @@ def multi_head_cross_attention_backward(
 ) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`multi_head_cross_attention`:
     ``(dx, dcontext, dWq, dWk, dWv, dWo, dbq, dbk, dbv, dbo)``."""
-    dq, dk, dv, *dparams = _mha_backward(dout, cache)
+    dq, dk, dv, *dparams = _mha_backward(dout, cache, "multi_head_cross_attention")
     return (dq, dk + dv, *dparams)
 
 

@@ -181,7 +181,7 @@ def _conv_backward(
     N, F = x_shape[0], w4.shape[0]
     one_d = len(x_shape) == 3
     out_shape = (N, F, win.Wo) if one_d else (N, F, win.Ho, win.Wo)
-    dout = dout_like(dout, out_shape, "conv1d" if one_d else "conv2d")
+    dout = dout_like(dout, out_shape, w4.dtype, "conv1d" if one_d else "conv2d")
     dout4 = dout[:, :, None, :] if one_d else dout
     dout_mat = _output_matrix(dout4.astype(w4.dtype, copy=False), win)  # (F, M)
     db = dout_mat.sum(axis=1)

@@ -80,7 +80,7 @@ def conv2d_naive_backward(
     """
     x_shape, xpad, w, win = cache_of(cache, NaiveConvCache, "conv2d_naive")
     N, F = x_shape[0], w.shape[0]
-    dout = dout_like(dout, (N, F, win.Ho, win.Wo), "conv2d_naive")
+    dout = dout_like(dout, (N, F, win.Ho, win.Wo), w.dtype, "conv2d_naive")
     dxpad = np.zeros_like(xpad)
     dw = np.zeros_like(w)
     for n in range(N):

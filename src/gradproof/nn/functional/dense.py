@@ -87,7 +87,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
             f"cache must be the (x, w, b) tuple returned by affine(), got {describe(cache)}"
         )
     x, w, b = cache
-    dout = upstream(dout, (x.shape[0], w.shape[1]), "affine")
+    dout = upstream(dout, (x.shape[0], w.shape[1]), np.result_type(x, w, b), "affine")
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(x.shape[0], -1).T @ dout
     db = dout.sum(axis=0)
@@ -125,7 +125,7 @@ def affine_relu_backward(
             f"got {describe(cache)}"
         )
     affine_cache, out = cache
-    dout = upstream(dout, out.shape, "affine_relu")
+    dout = upstream(dout, out.shape, out.dtype, "affine_relu")
     return affine_backward(dout * (out > 0), affine_cache)
 
 

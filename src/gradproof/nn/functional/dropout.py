@@ -43,10 +43,12 @@ _AMBIGUOUS_P = (
 
 @dataclass
 class DropoutCache:
-    """The scaled mask (``keep / p_keep``, x's shape and dtype), or None in 'test' mode."""
+    """The scaled mask (``keep / p_keep``, x's shape and dtype), or None in 'test' mode;
+    the shape and dtype of x (and of the output)."""
 
     mask: np.ndarray | None
     shape: tuple[int, ...]
+    dtype: np.dtype
 
 
 def _keep_probability(param: dict, p_means_keep: bool) -> float:
@@ -106,10 +108,10 @@ def _dropout(x: object, dropout_param: object, p_means_keep: bool):
     if mode not in ("train", "test"):
         raise InputError(f"dropout_param['mode'] must be 'train' or 'test', got {mode!r}")
     if mode == "test":
-        return x.copy(), DropoutCache(None, x.shape)
+        return x.copy(), DropoutCache(None, x.shape, x.dtype)
     keep = _uniform(dropout_param, x.shape) < p_keep
     mask = keep.astype(x.dtype) / x.dtype.type(p_keep)
-    return x * mask, DropoutCache(mask, x.shape)
+    return x * mask, DropoutCache(mask, x.shape, x.dtype)
 
 
 def dropout(x: np.ndarray, dropout_param: dict) -> tuple[np.ndarray, DropoutCache]:
@@ -145,7 +147,7 @@ def dropout_backward(dout: np.ndarray, cache: DropoutCache) -> np.ndarray:
     dout: x's shape; dx: x's shape and dtype.
     """
     cache = cache_of(cache, DropoutCache, "dropout_backward", "dropout")
-    dout = upstream(dout, cache.shape, "dropout")
+    dout = upstream(dout, cache.shape, cache.dtype, "dropout")
     if cache.mask is None:
         return dout.copy()
     return (dout * cache.mask).astype(cache.mask.dtype, copy=False)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import InputError
+from ...errors import InputError, InputTypeError, describe
+from ._checks import upstream
 from ._sequence_checks import float_array, index_array
 
 __all__ = [
@@ -44,7 +45,13 @@ def embedding_backward(dout: np.ndarray, cache: tuple) -> tuple[None, np.ndarray
     - dout: upstream gradient of shape idx.shape + (D,).
     - dW: shape (V, D); ``dW[v] = sum of dout[n, t] over every (n, t) with idx[n, t] == v``.
     """
+    if not (isinstance(cache, tuple) and len(cache) == 3):
+        raise InputTypeError(
+            "cache must be the (idx, W.shape, W.dtype) tuple returned by embedding(), "
+            f"got {describe(cache)}"
+        )
     idx, w_shape, w_dtype = cache
+    dout = upstream(dout, (*idx.shape, w_shape[1]), w_dtype, "embedding")
     dW = np.zeros(w_shape, dtype=w_dtype)
     np.add.at(dW, idx.reshape(-1), dout.reshape(-1, w_shape[1]))
     return None, dW

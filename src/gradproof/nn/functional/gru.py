@@ -18,7 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._recurrence import CELLS, ScanCache, check_recurrent, scan_backward, scan_forward
+from ._recurrence import (
+    CELLS,
+    ScanCache,
+    backward_arguments,
+    check_recurrent,
+    scan_backward,
+    scan_forward,
+)
 
 __all__ = ["gru_step", "gru_step_backward", "gru", "gru_backward"]
 
@@ -41,8 +48,12 @@ def gru_step(
 
 
 def gru_step_backward(dnext_h: np.ndarray, cache: ScanCache) -> tuple[np.ndarray, ...]:
-    """Gradients of :func:`gru_step`: ``(dx, dprev_h, dWx, dWh, dbx, dbh)``."""
-    dx, dprev_h, _, dWx, dWh, dbx, dbh = scan_backward(dnext_h[:, None], None, cache)
+    """Gradients of :func:`gru_step`: ``(dx, dprev_h, dWx, dWh, dbx, dbh)``.
+
+    dnext_h: next_h's shape (N, H) and dtype.
+    """
+    cache, dhs, _ = backward_arguments(_GRU, "gru_step", cache, dnext_h)
+    dx, dprev_h, _, dWx, dWh, dbx, dbh = scan_backward(dhs, None, cache)
     return dx[:, 0], dprev_h, dWx, dWh, dbx, dbh
 
 
@@ -66,5 +77,6 @@ def gru_backward(dh: np.ndarray, cache: ScanCache) -> tuple[np.ndarray, ...]:
 
     dh (N, T, H) -> ``(dx (N, T, D), dh0 (N, H), dWx (D, 3H), dWh (H, 3H), dbx, dbh (3H,))``.
     """
+    cache, dh, _ = backward_arguments(_GRU, "gru", cache, dh)
     dx, dh0, _, dWx, dWh, dbx, dbh = scan_backward(dh, None, cache)
     return dx, dh0, dWx, dWh, dbx, dbh

@@ -141,7 +141,7 @@ def _param_grads(sums: tuple[np.ndarray, np.ndarray], cache: NormCache):
 def _backward(dout, cache, layers: tuple[str, ...], name: str):
     """Closed-form ``(dx, dgamma, dbeta)`` for any cache whose layer is in ``layers``."""
     cache = _check_cache(cache, layers, name)
-    dout = upstream(dout, cache.xhat.shape, cache.layer)
+    dout = upstream(dout, cache.xhat.shape, np.result_type(*cache.dtypes), cache.layer)
     sum_dout_xhat, sum_dout = sums = _param_sums(dout, cache)
     if cache.axes is not None and cache.axes == cache.param_axes:
         # Batch norm: statistics and parameters share their axes, so the two means of
@@ -287,7 +287,7 @@ def batchnorm_backward(dout: np.ndarray, cache: NormCache):
     dtypes of x, gamma, beta. Same values as :func:`batchnorm_backward_alt`.
     """
     cache = _check_cache(cache, ("batchnorm", "spatial_batchnorm"), "batchnorm_backward")
-    dout = upstream(dout, cache.xhat.shape, cache.layer)
+    dout = upstream(dout, cache.xhat.shape, np.result_type(*cache.dtypes), cache.layer)
     dgamma, dbeta = _param_grads(_param_sums(dout, cache), cache)  # out = gamma * xhat + beta
     dxhat = dout * cache.gamma
     inv, xc, axes = cache.inv_std, cache.xc, cache.axes

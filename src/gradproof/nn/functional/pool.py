@@ -136,7 +136,7 @@ def _pool_backward(dout: np.ndarray, cache: PoolCache, kind: str) -> np.ndarray:
     N, C = x_shape[:2]
     one_d = len(x_shape) == 3
     out_shape = (N, C, win.Wo) if one_d else (N, C, win.Ho, win.Wo)
-    dout = dout_like(dout, out_shape, f"{kind}_pool{1 if one_d else 2}d")
+    dout = dout_like(dout, out_shape, x4.dtype, f"{kind}_pool{1 if one_d else 2}d")
     dout4 = (dout[:, :, None, :] if one_d else dout).astype(x4.dtype, copy=False)
     dx4 = np.zeros_like(x4, order="K")
     if kind == "max":

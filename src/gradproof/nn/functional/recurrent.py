@@ -23,7 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._recurrence import CELLS, ScanCache, check_recurrent, scan_backward, scan_forward
+from ._recurrence import (
+    CELLS,
+    ScanCache,
+    backward_arguments,
+    check_recurrent,
+    scan_backward,
+    scan_forward,
+)
 from ._sequence_checks import expect_dim, float_array
 from .gru import *  # noqa: F401,F403
 from .gru import __all__ as _gru_all
@@ -64,8 +71,12 @@ def rnn_step(
 
 
 def rnn_step_backward(dnext_h: np.ndarray, cache: ScanCache) -> tuple[np.ndarray, ...]:
-    """Gradients of :func:`rnn_step`: ``(dx, dprev_h, dWx, dWh, db)``, shaped like the inputs."""
-    dx, dprev_h, _, dWx, dWh, db, _ = scan_backward(dnext_h[:, None], None, cache)
+    """Gradients of :func:`rnn_step`: ``(dx, dprev_h, dWx, dWh, db)``, shaped like the inputs.
+
+    dnext_h: next_h's shape (N, H) and dtype.
+    """
+    cache, dhs, _ = backward_arguments(_RNN, "rnn_step", cache, dnext_h)
+    dx, dprev_h, _, dWx, dWh, db, _ = scan_backward(dhs, None, cache)
     return dx[:, 0], dprev_h, dWx, dWh, db
 
 
@@ -88,6 +99,7 @@ def rnn_backward(dh: np.ndarray, cache: ScanCache) -> tuple[np.ndarray, ...]:
     dh (N, T, H): upstream gradient of every hidden state. Returns
     ``(dx (N, T, D), dh0 (N, H), dWx (D, H), dWh (H, H), db (H,))``.
     """
+    cache, dh, _ = backward_arguments(_RNN, "rnn", cache, dh)
     dx, dh0, _, dWx, dWh, db, _ = scan_backward(dh, None, cache)
     return dx, dh0, dWx, dWh, db
 
@@ -117,8 +129,12 @@ def lstm_step(
 def lstm_step_backward(
     dnext_h: np.ndarray, dnext_c: np.ndarray, cache: ScanCache
 ) -> tuple[np.ndarray, ...]:
-    """Gradients of :func:`lstm_step`: ``(dx, dprev_h, dprev_c, dWx, dWh, db)``."""
-    dx, dprev_h, dprev_c, dWx, dWh, db, _ = scan_backward(dnext_h[:, None], dnext_c, cache)
+    """Gradients of :func:`lstm_step`: ``(dx, dprev_h, dprev_c, dWx, dWh, db)``.
+
+    dnext_h, dnext_c: the shapes (N, H) and dtypes of next_h and next_c.
+    """
+    cache, dhs, dnext_c = backward_arguments(_LSTM, "lstm_step", cache, dnext_h, dnext_c)
+    dx, dprev_h, dprev_c, dWx, dWh, db, _ = scan_backward(dhs, dnext_c, cache)
     return dx[:, 0], dprev_h, dprev_c, dWx, dWh, db
 
 
@@ -139,6 +155,7 @@ def lstm_backward(dh: np.ndarray, cache: ScanCache) -> tuple[np.ndarray, ...]:
 
     dh (N, T, H) -> ``(dx (N, T, D), dh0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,))``.
     """
+    cache, dh, _ = backward_arguments(_LSTM, "lstm", cache, dh)
     dx, dh0, _, dWx, dWh, db, _ = scan_backward(dh, None, cache)
     return dx, dh0, dWx, dWh, db
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import InputError
+from ...errors import InputError, InputTypeError, describe
+from ._checks import upstream
 from ._sequence_checks import (
     affine_grads,
     bool_mask,
@@ -43,8 +44,17 @@ def temporal_affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.nda
 
 
 def temporal_affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
-    """Gradients of :func:`temporal_affine`: ``(dx (N, T, D), dw (D, M), db (M,))``."""
+    """Gradients of :func:`temporal_affine`: ``(dx (N, T, D), dw (D, M), db (M,))``.
+
+    dout: the output's shape (N, T, M) and dtype.
+    """
+    if not (isinstance(cache, tuple) and len(cache) == 3):
+        raise InputTypeError(
+            "cache must be the (x, w, b) tuple returned by temporal_affine(), "
+            f"got {describe(cache)}"
+        )
     x, w, b = cache
+    dout = upstream(dout, (*x.shape[:-1], w.shape[1]), np.result_type(x, w, b), "temporal_affine")
     dx, dw, db = affine_grads(x, w, dout)
     return cast_like(dx, x), cast_like(dw, w), cast_like(db, b)
 

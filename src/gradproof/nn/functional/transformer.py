@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
+from ._checks import cache_of, upstream
 from .activations import gelu, gelu_backward, relu, relu_backward
 from .attention import multi_head_attention, multi_head_attention_backward
 from .norm import layernorm, layernorm_backward
@@ -133,7 +134,16 @@ def transformer_block_backward(
     dout: np.ndarray, cache: TransformerBlockCache
 ) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`transformer_block`: ``dx`` then one per parameter, in
-    :data:`TRANSFORMER_BLOCK_PARAMS` order (17 arrays, shaped like the inputs)."""
+    :data:`TRANSFORMER_BLOCK_PARAMS` order (17 arrays, shaped like the inputs).
+
+    dout: the output's shape (N, T, E) and dtype, checked here so that the
+    message names this block rather than the inner layer that would notice.
+    """
+    layer = "transformer_block"
+    cache = cache_of(cache, TransformerBlockCache, f"{layer}_backward", layer)
+    # out = h + m: h has x's shape and ln2's input dtype, m is the second affine's output
+    out_dtype = np.result_type(cache.ln2.dtypes[0], *cache.fc2)
+    dout = upstream(dout, cache.ln1.xhat.shape, out_dtype, layer)
     _, act_backward = ACTIVATIONS[cache.activation]
     dv, dW2, db2 = temporal_affine_backward(dout, cache.fc2)
     dy2, dW1, db1 = temporal_affine_backward(act_backward(dv, cache.act), cache.fc1)

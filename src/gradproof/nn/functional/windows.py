@@ -129,9 +129,9 @@ def windows_fit(win: Windows, x_shape: tuple[int, ...], window: str, spatial: in
     return win
 
 
-def dout_like(dout: object, shape: tuple[int, ...], layer: str) -> np.ndarray:
-    """Check an upstream gradient: a float array with the shape of ``layer``'s output."""
-    return upstream(dout, shape, layer)
+def dout_like(dout: object, shape: tuple[int, ...], dtype: np.dtype, layer: str) -> np.ndarray:
+    """Check an upstream gradient: a float array with the shape and dtype of ``layer``'s output."""
+    return upstream(dout, shape, dtype, layer)
 
 
 def cache_of(cache: object, kind: type, forward: str) -> object:
