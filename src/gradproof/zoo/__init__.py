@@ -18,13 +18,28 @@ from __future__ import annotations
 from ..errors import InputError
 
 # Importing a family module registers its cases.
-from . import activations, attention, awkward, contract, conv, dense, kinks, norm, recurrent  # noqa: F401
+from . import (  # noqa: F401
+    activations,
+    attention,
+    awkward,
+    contract,
+    conv,
+    dense,
+    domain,
+    kinks,
+    norm,
+    precision,
+    recurrent,
+    sequence,
+    spatial,
+    structured,
+)
 from .case import KINDS, Case, registry
 
 __all__ = ["Case", "KINDS", "cases", "FAMILIES"]
 
 FAMILIES = ("dense", "activations", "norm", "conv", "recurrent", "attention", "contract",
-            "awkward", "kinks")
+            "awkward", "kinks", "structured", "spatial", "sequence", "domain", "precision")
 
 
 def cases(kind: str | None = None, family: str | None = None) -> dict[str, Case]:

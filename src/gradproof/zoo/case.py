@@ -15,7 +15,11 @@ good gradient checker must conclude:
   subgradient; the checker must NOT flag it.
 
 Bug cases carry the correct twin (``ref_forward``, ``ref_backward``) so the
-zoo's own tests can show that the bug really changes the behaviour.
+zoo's own tests can show that the bug really changes the behaviour. A bug that
+lives on a structure (a column, a stride, one entry per row, a channel, a tap,
+the border of an image) says where with ``region``; code that computes in
+float32 whatever its inputs says so with ``computes_in``; an input whose
+domain ends at 0 (fed by a ReLU, with exact zeros) is named in ``nonnegative``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Case", "KINDS", "add", "normal", "register", "registry"]
+__all__ = ["Case", "KINDS", "add", "mask", "normal", "register", "registry"]
 
 KINDS = ("bug", "correct", "kink")
 
@@ -54,6 +58,16 @@ class Case:
         expect: for bugs, what a good checker should say.
         ref_forward, ref_backward: the correct twin of a bug case.
         seed: seed of the generator given to ``make_inputs``.
+        region: for a bug confined to a structure, ``region(inputs) ->
+            {input index: boolean mask}``: the gradients that differ from the
+            twin's, and the coordinates where they may differ (every other
+            gradient, and every coordinate outside its mask, equals the twin's).
+        computes_in: ``"float32"`` when the forward rounds to float32 inside
+            whatever the dtype of its inputs (float32-only code, or a float64
+            forward that casts down); its derivatives are only as accurate as
+            float32 allows.
+        nonnegative: inputs whose domain is ``x >= 0`` (below 0 the forward
+            returns NaN or raises); their values include exact zeros.
     """
 
     name: str
@@ -68,6 +82,9 @@ class Case:
     ref_forward: Forward | None = None
     ref_backward: Backward | None = None
     seed: int = 0
+    region: Callable[[tuple], dict[int, np.ndarray]] | None = None
+    computes_in: str | None = None
+    nonnegative: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -104,7 +121,7 @@ def registry() -> dict[str, Case]:
 def add(kind: str, family: str, name: str, description: str, forward: Forward,
         backward: Backward, make_inputs: Callable[[np.random.Generator], tuple],
         **extra) -> Case:
-    """Build a :class:`Case` and register it (``extra``: wrt, expect, ref_*, seed)."""
+    """Build a :class:`Case` and register it (``extra``: any other :class:`Case` field)."""
     return register(Case(name=name, family=family, kind=kind, description=description,
                          forward=forward, backward=backward, make_inputs=make_inputs, **extra))
 
@@ -113,3 +130,10 @@ def normal(rng: np.random.Generator, *shape: int, scale: float = 1.0,
            dtype: type = np.float64) -> np.ndarray:
     """Standard normal values times ``scale``, of the given shape and dtype."""
     return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def mask(shape: tuple[int, ...], index) -> np.ndarray:
+    """A boolean array of ``shape``, True at ``index`` (anything NumPy can index with)."""
+    where = np.zeros(shape, dtype=bool)
+    where[index] = True
+    return where
