@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "gradproof.check.cli",  # check, demo, zoo
     "gradproof.train.cli",  # train
     "gradproof.diagnose.cli",  # diagnose
+    "gradproof.grade.cli",  # grade
 )
 
 

@@ -1,0 +1,430 @@
+"""Grading a backward (or a loss's gradient) with two witnesses.
+
+1. **The checker** (:func:`gradproof.check_vjp`): the student's backward
+   against numerical derivatives of the student's own forward — values,
+   shapes, dtypes, writes into ``dout``/cache/inputs, repeatability, linearity,
+   NaN. When the forward is not right, the numerical derivatives are taken of
+   the *reference* forward instead, with the student's cache: the backward is
+   graded against the true function whatever the forward's state.
+2. **The reference gradient**, where the student's forward matches the
+   reference to rounding (so both compute the same function): the backward's
+   result at the same ``dout`` must match :mod:`gradproof.nn.functional`'s.
+   Exact and cheap; it catches errors too thin for random projections.
+
+Before both, one call on read-only ``dout`` and cache arrays finds writes
+into them (and the student's line); the results of that call say
+not-implemented (None, NotImplementedError, all zeros) apart from wrong.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import check_vjp
+from .findings import (
+    NOTE_KINDS,
+    describe_exception,
+    finding,
+    locate,
+    speak_checker,
+    spoken_shape,
+    summarize_values,
+    where_text,
+)
+from .forward import TOL_EXACT, ForwardResult, case_inputs
+from .specs import Ref, Spec
+from .student import (
+    Unusable,
+    call_student,
+    copy_args,
+    freeze,
+    is_readonly_write,
+    looks_unfinished,
+    parse_forward,
+    parse_grads,
+)
+
+__all__ = ["BackwardResult", "grade_backward", "TOL_GRAD"]
+
+# the reference-gradient witness: relative error (to the gradient's largest value) beyond
+# which a backward is wrong when its forward computes the reference's function to rounding
+TOL_GRAD = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 1e-3}
+_RANK = {"correct": 0, "inconclusive": 1, "wrong": 2, "error": 3, "not-implemented": 4}
+
+
+@dataclass
+class BackwardResult:
+    status: str
+    findings: list[dict] = field(default_factory=list)
+
+
+class StudentRaised(Exception):
+    """The student's code raised inside the checker (SystemExit included)."""
+
+
+class Harness:
+    """The student's forward and backward in :func:`check_vjp`'s conventions, for one case.
+
+    ``check_vjp`` sees only the differentiable arrays; everything else (labels,
+    parameter dicts, G) is closed over and copied for every call. With
+    ``hybrid`` the outputs come from the reference and the cache from the student.
+    """
+
+    def __init__(self, spec: Spec, forward: Callable, backward: Callable | None,
+                 args: tuple, options: dict, hybrid: bool):
+        self.spec, self.fwd, self.bwd = spec, forward, backward
+        self.args, self.options, self.hybrid = args, options, hybrid
+        self.last_error: BaseException | None = None
+
+    def full_args(self, arrays: tuple) -> tuple:
+        full = list(self.args)
+        for i, a in zip(self.spec.wrt, arrays):
+            full[i] = a
+        return copy_args(tuple(full))
+
+    def raw_forward(self, args: tuple) -> tuple[tuple, Any]:
+        """``(outs, cache)`` of the student's forward (reference outs when hybrid)."""
+        spec = self.spec
+        ref_args = copy_args(args) if self.hybrid else None
+        if spec.seeded:
+            np.random.seed(0)
+        result = self.fwd(*args)
+        if self.hybrid:
+            n = 1 if spec.kind != "layer" else spec.n_outputs
+            if not isinstance(result, (tuple, list)) or len(result) != n + 1:
+                raise Unusable("error", finding("structure", "the forward returned no cache"))
+            return spec.reference(ref_args, **self.options).outs, result[n]
+        return parse_forward(spec, result, spec.forward)
+
+    def forward(self, *arrays: np.ndarray) -> tuple[Any, Any]:
+        try:
+            outs, cache = self.raw_forward(self.full_args(arrays))
+        except Unusable:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: the student's code
+            self.last_error = exc
+            raise StudentRaised(f"{type(exc).__name__}: {exc}") from exc
+        if self.spec.kind != "layer":
+            return float(np.asarray(outs[0], dtype=np.float64).reshape(())), cache
+        return (outs[0] if len(outs) == 1 else tuple(outs)), cache
+
+    def backward(self, *douts_and_cache: Any) -> Any:
+        *douts, cache = douts_and_cache
+        if self.spec.kind != "layer":  # losses: the cache is dx
+            dx = np.asarray(cache)
+            return dx * np.asarray(douts[0], dtype=dx.dtype)
+        try:
+            raw = self.bwd(*douts, cache)
+        except BaseException as exc:  # noqa: BLE001
+            self.last_error = exc
+            raise StudentRaised(f"{type(exc).__name__}: {exc}") from exc
+        grads = parse_grads(self.spec, raw, "backward")
+        return grads[0] if len(grads) == 1 else grads
+
+
+def _douts(spec: Spec, outs: tuple, rng: np.random.Generator) -> tuple:
+    out = []
+    for o in outs:
+        o = np.asarray(o)
+        dtype = o.dtype if o.dtype.kind == "f" else np.float64
+        out.append(rng.standard_normal(o.shape).astype(dtype))
+    return tuple(out)
+
+
+def _precheck(h: Harness, name: str, files: list[str], rng: np.random.Generator,
+              found: list[dict]) -> tuple[tuple, tuple]:
+    """One call of the backward on read-only ``dout`` and cache: ``(grads, douts)``."""
+    spec = h.spec
+    what = spec.forward if spec.kind != "layer" else name
+    outs, cache = _student_forward(h, files)
+    if spec.kind != "layer":
+        return parse_grads(spec, cache, what), (1.0,)
+    douts = _douts(spec, outs, rng)
+    frozen = tuple(d.copy() for d in douts)
+    for d in frozen:
+        d.flags.writeable = False
+    freeze(cache)
+    try:
+        raw = h.bwd(*frozen, cache)
+    except BaseException as exc:  # noqa: BLE001 - the plain call below reports it
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        if is_readonly_write(exc):
+            found.append(_inplace_finding(h, name, files, douts, exc))
+        _, cache = _student_forward(h, files)
+        raw = call_student(h.bwd, (*[d.copy() for d in douts], cache), files, name)
+    return parse_grads(spec, raw, name), douts
+
+
+def _student_forward(h: Harness, files: list[str]) -> tuple[tuple, Any]:
+    try:
+        return h.raw_forward(copy_args(h.args))
+    except Unusable:
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise Unusable("error", finding(
+            "raised", f"{h.spec.forward} {describe_exception(exc, files)} (the backward "
+            "needs its cache)")) from exc
+
+
+def _inplace_finding(h: Harness, name: str, files: list[str], douts: tuple,
+                     exc: BaseException) -> dict:
+    """Which one was written, dout or the cache, with the student's line."""
+    place = where_text(locate(exc, files))
+    where = f" ({place})" if place else ""
+    _, cache = _student_forward(h, files)
+    frozen = tuple(d.copy() for d in douts)
+    for d in frozen:
+        d.flags.writeable = False
+    try:
+        h.bwd(*frozen, cache)
+    except BaseException as again:  # noqa: BLE001
+        if is_readonly_write(again):
+            return finding("inplace-dout", (
+                f"{name} writes into dout{where}: the caller's upstream gradient is changed; "
+                "copy it first (dx = dout.copy()) or compute into a new array "
+                "(dx = dout * (x > 0))"))
+    return finding("inplace-cache", (
+        f"{name} writes into its cache{where}: a second backward call with the same cache "
+        "gives a different result (and the cache may hold the caller's x); compute into a "
+        "new array"))
+
+
+def _check_shapes(spec: Spec, grads: tuple, args: tuple, dims: dict, found: list[dict]) -> None:
+    for gname, g, i in zip(spec.grad_names, grads, spec.wrt):
+        expected = np.shape(args[i])
+        if g.shape != expected:
+            found.append(finding("shape", (
+                f"{gname} has shape {spoken_shape(g.shape, dims)}, expected "
+                f"{spoken_shape(expected, dims)} ({spec.args[i]}'s shape)"
+                + (": broadcasting hides this; sum over the extra axes without keepdims"
+                   if g.size == np.size(args[i]) else ""))))
+
+
+def _zeros(spec: Spec, grads: tuple, ref_grads: tuple | None, name: str,
+           found: list[dict]) -> None:
+    if ref_grads is None:
+        return
+    zero = [not np.any(g) for g in grads]
+    needed = [bool(np.any(r)) for r in ref_grads]
+    if all(zero) and any(needed):
+        raise Unusable("not-implemented", finding(
+            "not-implemented", f"{name} returns all zeros (the template's initial value?): "
+            "not implemented yet"))
+    for gname, z, need in zip(spec.grad_names, zero, needed):
+        if z and need:
+            found.append(finding("zeros", f"{gname} is all zeros"))
+
+
+def _compare_reference(spec: Spec, grads: tuple, ref_grads: tuple, dims: dict,
+                       dtype: np.dtype, checker_wrong: set[str], found: list[dict]) -> None:
+    """The second witness: the reference's gradient at the same dout."""
+    for gname, g, r in zip(spec.grad_names, grads, ref_grads):
+        r = np.asarray(r)
+        if g.size != r.size:
+            continue
+        g = g.reshape(r.shape)
+        text, err = summarize_values(g, r, gname, dims)
+        if err <= TOL_GRAD[dtype]:
+            continue
+        hint = _small_error(spec, g, r, gname)
+        if gname in checker_wrong:
+            if hint:
+                found.append(finding("hint", hint))
+            continue
+        found.append(finding("reference", (
+            f"{text} (against gradproof.nn.functional's gradient at the same dout; the "
+            "forward matches the reference, so the backward must too)")))
+        if hint:
+            found.append(finding("hint", hint))
+
+
+def _small_error(spec: Spec, g: np.ndarray, r: np.ndarray, gname: str) -> str:
+    """Every coordinate off by a small relative amount of one sign: eps's signature."""
+    g64, r64 = g.astype(np.float64), r.astype(np.float64)
+    big = np.abs(r64) > 1e-3 * np.max(np.abs(r64))
+    if big.sum() < 2:
+        return ""
+    rel = (g64[big] - r64[big]) / r64[big]
+    med = float(np.median(np.abs(rel)))
+    if not 0 < med < 1e-3:
+        return ""
+    same_sign = np.all(rel > 0) or np.all(rel < 0)
+    spread = np.abs(rel)
+    if not same_sign or np.mean((spread > med / 10) & (spread < med * 10)) < 0.9:
+        return ""
+    text = (f"every coordinate of {gname} is off by a small relative amount (median "
+            f"{med:.1g}, from {spread.min():.1g} to {spread.max():.1g})")
+    return f"{text}: {spec.small_error_hint}" if spec.small_error_hint else text
+
+
+def _from_report(report: Any, h: Harness, files: list[str], found: list[dict]) -> tuple[str, set]:
+    """The checker's verdict as a status, its findings in the student's words."""
+    spec = h.spec
+    arg_names = [spec.args[i] for i in spec.wrt]
+    have = {f["kind"] for f in found}
+    shaped = {f["message"].split(" ")[0] for f in found if f["kind"] == "shape"}
+    verdict = getattr(report, "verdict", None) or ("ok" if report.ok else "failed")
+    status = "correct"
+    wrong_grads: set[str] = set()
+    for p in report.problems:
+        kind = getattr(p, "kind", "note")
+        i = getattr(p, "input", None)
+        message = speak_checker(str(p), spec.grad_names, arg_names)
+        if kind == "raised":
+            status = "error"
+            place = where_text(locate(h.last_error, files)) if h.last_error else ""
+            found.append(finding("raised", message + (f" ({place})" if place else "")))
+            continue
+        if kind == "mutated-dout" and "inplace-dout" in have or \
+                kind == "mutated-cache" and "inplace-cache" in have or \
+                kind == "shape" and i is not None and spec.grad_names[i] in shaped:
+            continue
+        if kind == "inconclusive":
+            found.append(finding("inconclusive", message))
+            continue
+        if kind == "dtype":
+            message += " (noted, not counted as a bug)"
+        found.append(finding(kind, message))
+        if kind not in NOTE_KINDS:
+            if i is not None and i < len(spec.grad_names):
+                wrong_grads.add(spec.grad_names[i])
+            if status == "correct":
+                status = "wrong"
+    if status == "correct":
+        undecided = [r.name or str(r.index) for r in report.inputs
+                     if r.checked and str(r.status).startswith("inconclusive")]
+        if verdict == "inconclusive" or undecided:
+            status = "inconclusive"
+            found.append(finding("inconclusive", (
+                "the numerical check could not prove the gradient of "
+                f"{', '.join('d' + n for n in undecided) or 'every input'} right or wrong "
+                "(a measurement exceeded its tolerance but no coordinate could be blamed)")))
+    return status, wrong_grads
+
+
+def _case_seed(spec: Spec, seed: int, index: int) -> int:
+    return (seed * 1009 + zlib.crc32(spec.forward.encode()) + index) % (2 ** 31)
+
+
+def _cache_available(spec: Spec, forward: Callable, fwd: ForwardResult, seed: int) -> bool:
+    """Whether the forward returns ``(..., cache)`` on the first case, whatever its outputs."""
+    args = case_inputs(spec, 0, fwd.variant, seed)
+    if spec.seeded:
+        np.random.seed(0)
+    try:
+        result = forward(*copy_args(args))
+    except BaseException as exc:  # noqa: BLE001
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return False
+    n = spec.n_outputs
+    return isinstance(result, (tuple, list)) and len(result) == n + 1 and result[n] is not None
+
+
+def _probe_without_cache(spec: Spec, bwd: Callable, name: str, fwd: ForwardResult,
+                         seed: int) -> BackwardResult:
+    """The forward gives no cache: the backward is either a stub or cannot be graded."""
+    args = case_inputs(spec, 0, fwd.variant, seed)
+    ref = spec.reference(copy_args(args), **fwd.variant.options)
+    douts = _douts(spec, ref.outs, np.random.default_rng(seed))
+    try:
+        raw = bwd(*douts, None)
+        parse_grads(spec, raw, name)
+    except Unusable as exc:
+        if exc.status == "not-implemented":
+            return BackwardResult("not-implemented", [exc.found])
+    except NotImplementedError:
+        return BackwardResult("not-implemented", [finding(
+            "not-implemented", f"{name} raises NotImplementedError: not implemented yet")])
+    except BaseException as exc:  # noqa: BLE001
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        if isinstance(exc, (TypeError, AttributeError)) and "NoneType" in str(exc) \
+                and looks_unfinished(bwd):
+            return BackwardResult("not-implemented", [finding(
+                "not-implemented", f"{name} is the untouched template (its TODO block is "
+                "`pass`); its forward gives no cache either")])
+    blocker = next((f["message"] for f in fwd.findings if f["kind"] not in NOTE_KINDS), "")
+    return BackwardResult("error", [finding("not-graded", (
+        f"{name} could not be graded: {spec.forward} gives no usable cache"
+        + (f" ({blocker})" if blocker else "")))])
+
+
+def grade_backward(spec: Spec, forward: Callable, backward: Callable | None, name: str,
+                   fwd: ForwardResult, files: Iterable[str], seed: int = 0,
+                   max_evals: int = 200) -> BackwardResult:
+    """Grade ``backward`` (``None`` for a loss: its ``dx``) on every case with ``backward``."""
+    files = list(files)
+    if spec.kind == "layer" and not _cache_available(spec, forward, fwd, seed):
+        return _probe_without_cache(spec, backward, name, fwd, seed)
+    hybrid = fwd.status != "correct" and spec.exact_reference
+    found: list[dict] = []
+    if hybrid:
+        found.append(finding("note", (
+            f"{spec.forward} is {fwd.status}, so the gradient is checked against the "
+            "reference forward (gradproof.nn.functional) with your cache")))
+    status = "correct"
+    for index, case in enumerate(spec.cases):
+        if not case.backward:
+            continue
+        args = case_inputs(spec, index, fwd.variant, seed)
+        dtype = np.dtype(np.float32) if all(
+            np.asarray(args[i]).dtype == np.float32 for i in spec.wrt) else np.dtype(np.float64)
+        h = Harness(spec, forward, backward, args, fwd.variant.options, hybrid)
+        case_found: list[dict] = []
+        rng = np.random.default_rng(_case_seed(spec, seed, index))
+        try:
+            grads, douts = _precheck(h, name, files, rng, case_found)
+            _check_shapes(spec, grads, args, case.dims, case_found)
+            ref: Ref | None = spec.reference(copy_args(args), **fwd.variant.options)
+            ref_grads = ref.vjp(douts) if ref is not None and ref.vjp is not None else None
+            _zeros(spec, grads, ref_grads, name if spec.kind == "layer" else spec.forward,
+                   case_found)
+        except Unusable as exc:
+            exc.found["message"] += f" [case: {case.label}]"
+            found.append(exc.found)
+            return BackwardResult(exc.status if exc.status != "wrong" else "wrong", found)
+        report = check_vjp(h.forward, h.backward, *[args[i] for i in spec.wrt],
+                           names=[spec.args[i] for i in spec.wrt],
+                           seed=_case_seed(spec, seed, index), max_evals=max_evals)
+        case_status, checker_wrong = _from_report(report, h, files, case_found)
+        if spec.exact_reference and fwd.exact.get(index) and not hybrid and ref_grads:
+            before = len(case_found)
+            _compare_reference(spec, grads, ref_grads, case.dims, dtype, checker_wrong,
+                               case_found)
+            if any(f["kind"] == "reference" for f in case_found[before:]) and \
+                    case_status in ("correct", "inconclusive"):
+                case_status = "wrong"
+        if any(f["kind"] in ("inplace-dout", "inplace-cache", "shape", "zeros")
+               for f in case_found) and case_status in ("correct", "inconclusive"):
+            case_status = "wrong"
+        for f in case_found:
+            if f["kind"] not in ("note", "dtype"):
+                f["message"] += f" [case: {case.label}]"
+            if not any(g["message"] == f["message"] for g in found):
+                found.append(f)
+        if _RANK[case_status] > _RANK[status]:
+            status = case_status
+        if status in ("wrong", "error"):
+            break  # enough evidence; the other cases would cost time
+    if status == "inconclusive":
+        status = "error"
+    return BackwardResult(status, found)
+
+
+def combine(*statuses: str) -> str:
+    """One status from a loss's parts (value, gradient): the worst."""
+    order = ("error", "timeout", "wrong", "not-implemented", "correct")
+    return min(statuses, key=order.index)
+
+
+# re-exported for the runner
+__all__ += ["combine", "TOL_EXACT"]
