@@ -7,6 +7,6 @@ pass is proven by it.
 """
 
 from .check import Report, check_grad, check_model, check_vjp, process_pool  # noqa: F401
-from .errors import GradientError, InputError, InputTypeError  # noqa: F401
+from .errors import GradientError, InconclusiveError, InputError, InputTypeError  # noqa: F401
 
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ __all__ = [
     "InputError",
     "InputTypeError",
     "GradientError",
+    "InconclusiveError",
     "describe",
 ]
 
@@ -32,6 +33,17 @@ class GradientError(GradproofError, AssertionError):
     def __init__(self, message: str, report=None):
         super().__init__(message)
         self.report = report
+
+
+class InconclusiveError(GradientError):
+    """A gradient check could not prove the gradient right (nor wrong).
+
+    Raised by ``raise_if_failed`` when some input's derivative could not be
+    measured well enough: every perturbed evaluation left the function's
+    domain, the forward is too imprecise for the tolerance to mean anything,
+    or a failing projection could not be confirmed. A subclass of
+    :class:`GradientError`, so ``except GradientError`` catches both.
+    """
 
 
 def describe(value) -> str:

@@ -91,7 +91,7 @@ def test_large_inputs_are_pooled():
     numeric = analytic.copy()
     numeric[150, 390] += 1.0
     result = InputResult(0, "x", (200, 400), "float64", numeric=numeric, analytic=analytic)
-    page = render_html(Report(ok=False, n_evals=0, inputs=[result], mode="full"),
+    page = render_html(Report(verdict="failed", n_evals=0, inputs=[result], mode="full"),
                        standalone=False)
     assert "maximum over a 3x3 block" in page
     svg = page.split('class="gp-heatmap"')[1].split("</svg>")[0]

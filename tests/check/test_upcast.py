@@ -37,15 +37,19 @@ def _x32(shape=(6, 9)):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_float32_bug_below_float32_resolution_is_caught_in_float64(seed):
+def test_a_float32_bug_near_float32_resolution_is_caught(seed):
+    """The tanh-GELU derivative is off by ~8e-4: at float32's edge. Caught either by
+    the float32 measurement itself or, where that cannot resolve it, by the float64
+    re-check, which then says so."""
     x = _x32()
-    assert check_vjp(gelu, gelu_backward_tanh, x, seed=seed, upcast=False).ok
+    alone = check_vjp(gelu, gelu_backward_tanh, x, seed=seed, upcast=False)
     report = check_vjp(gelu, gelu_backward_tanh, x, seed=seed)
-    assert not report.ok
+    assert report.verdict == "failed"
     assert report.inputs[0].status == "FAIL"
-    assert "same code run in float64" in report.problems[0]
-    assert report.problems[0].kind == "mismatch"
-    assert report.inputs[0].worst  # localised in float64
+    assert any(p.kind == "mismatch" for p in report.problems)
+    assert report.inputs[0].worst  # localised
+    if alone.verdict != "failed":
+        assert "same code run in float64" in report.problems[0]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -118,9 +122,13 @@ def gelu_in_float32_backward(dout, cache):
     return gelu_backward_tanh(dout.astype(np.float32), cache).astype(dout.dtype)
 
 
+def gelu_exact_in_float32_backward(dout, cache):
+    return gelu_backward_exact(dout.astype(np.float32), cache).astype(dout.dtype)
+
+
 def test_code_that_computes_in_float32_whatever_its_inputs_is_not_rechecked():
-    report = check_vjp(gelu_in_float32, gelu_in_float32_backward, _x32(), seed=0)
-    assert report.ok  # below float32's resolution, and no float64 to see it in
+    report = check_vjp(gelu_in_float32, gelu_exact_in_float32_backward, _x32(), seed=0)
+    assert report.ok, str(report)
     assert any("not re-checked in float64" in n and "computes in float32" in n
                for n in report.notes), report.notes
 
@@ -199,7 +207,9 @@ def test_an_explicit_float64_pair_is_used_as_given():
         calls.append(x.dtype)
         return gelu(x)
 
-    report = check_vjp(gelu_in_float32, gelu_in_float32_backward, _x32(), seed=0,
+    # the float32 code is right; only the given float64 backward is wrong: a
+    # failure proves the pair was used
+    report = check_vjp(gelu_in_float32, gelu_exact_in_float32_backward, _x32(), seed=0,
                        upcast=(forward64, gelu_backward_tanh))
     assert calls and set(calls) == {np.dtype(np.float64)}
     assert not report.ok and "float64" in report.problems[0]

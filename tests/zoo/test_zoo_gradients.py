@@ -78,9 +78,16 @@ def assert_directional_derivatives_match(case, inputs, t, n_directions=3):
             f"{case.name}: analytic {analytic!r} vs numeric {numeric!r}")
 
 
-@pytest.mark.parametrize("name", sorted(CORRECT))
+# float32-computing twins cannot meet a float64 tolerance, and domain twins are
+# undefined on one side of their exact zeros: tests/zoo/test_structured_cases.py
+# checks those on their own terms
+FLOAT64_SMOOTH = {name: c for name, c in CORRECT.items()
+                  if c.computes_in is None and not c.nonnegative}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT64_SMOOTH))
 def test_correct_case_matches_numerical_directional_derivative(name):
-    case = CORRECT[name]
+    case = FLOAT64_SMOOTH[name]
     assert_directional_derivatives_match(case, _float64(case.inputs()), t=1e-5)
 
 

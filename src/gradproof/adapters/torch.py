@@ -48,6 +48,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -296,11 +297,11 @@ def _check_low_precision(report: Report, fn: Callable, arrays: tuple, dtype, dev
             err = 0.0
         worst = max(worst, err)
         if not err <= tol:
-            report.ok = False
-            for res in report.inputs:
-                if res.index == index:
-                    res.ok, res.status = False, "FAIL"
-                    res.diagnosis.append(f"{dtype} gradient off by {err:.3g} (norm-wise)")
+            report.verdict = "failed"
+            report.inputs[:] = [
+                replace(res, verdict="failed", status="FAIL", diagnosis=res.diagnosis + (
+                    f"{dtype} gradient off by {err:.3g} (norm-wise)",))
+                if res.index == index else res for res in report.inputs]
             report.problems.append(Finding(
                 f"{dtype} run: {what} differs from the float32 run by {err:.3g} (norm-wise "
                 f"relative), above {tol:.3g} = {LOW_PRECISION_SAFETY:g} * eps({dtype}); "

@@ -9,6 +9,7 @@ evaluates ``phi`` at many perturbed points, in parallel when given an executor.
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
@@ -19,15 +20,40 @@ import numpy as np
 from ..errors import InputError, describe
 from .arrays import deepcopy_inputs, inner, is_float_array
 
-__all__ = ["Call", "CallError", "phi_of"]
+__all__ = ["Call", "CallError", "phi_of", "user_location"]
 
 
 class CallError(Exception):
-    """The user's function broke the calling contract; ``kind`` names how."""
+    """The user's function broke the calling contract; ``kind`` names how.
 
-    def __init__(self, message: str, kind: str = "structure"):
+    ``stage`` says which call it was (``"the first backward call"``) and
+    ``where`` the user's file and line when the function raised.
+    """
+
+    def __init__(self, message: str, kind: str = "structure", stage: str = "",
+                 where: str = ""):
         super().__init__(message)
         self.kind = kind
+        self.stage = stage
+        self.where = where
+
+
+_LIBRARY_DIRS = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                 os.path.dirname(np.__file__))
+
+
+def user_location(exc: BaseException) -> str:
+    """``file:line in function`` of the innermost frame of ``exc``'s traceback that is
+    the user's code (not gradproof's, not NumPy's); ``""`` if there is none."""
+    found = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = os.path.abspath(code.co_filename)
+        if not path.startswith(_LIBRARY_DIRS) and not code.co_filename.startswith("<frozen"):
+            found = f"{code.co_filename}:{tb.tb_lineno} in {code.co_name}"
+        tb = tb.tb_next
+    return found
 
 
 def _as_outputs(out: Any) -> tuple[tuple[np.ndarray, ...], str]:
@@ -110,6 +136,8 @@ class Call:
         self.out_kind = "array"
         self.douts: tuple[Any, ...] = ()
         self.copy_each = False  # set when the forward writes into its inputs
+        self.stage = ""  # which call is being made, for error messages
+        self.perturbed_errors: list[str] = []  # first exceptions raised at perturbed points
         self._prefetched: dict[tuple, Future] = {}  # point key -> phi evaluation under way
 
     # ------------------------------------------------------------------
@@ -118,8 +146,11 @@ class Call:
         try:
             result = self.forward_fn(*args)
         except Exception as exc:  # the user's code raised: say so, with the cause
+            where = user_location(exc)
             raise CallError(
-                f"forward raised {type(exc).__name__}: {exc}", "raised"
+                f"forward raised {type(exc).__name__}: {exc}"
+                + (f" ({where}, in {self.stage})" if where and self.stage else ""),
+                "raised", self.stage, where,
             ) from exc
         if not (isinstance(result, tuple) and len(result) == 2):
             raise CallError(
@@ -159,7 +190,12 @@ class Call:
                 return cache(*douts)
             return self.backward_fn(*douts, cache)
         except Exception as exc:
-            raise CallError(f"backward raised {type(exc).__name__}: {exc}", "raised") from exc
+            where = user_location(exc)
+            raise CallError(
+                f"backward raised {type(exc).__name__}: {exc}"
+                + (f" ({where}, in {self.stage})" if where and self.stage else ""),
+                "raised", self.stage, where,
+            ) from exc
 
     def grads_per_input(self, raw: Any) -> list[Any]:
         """One gradient (or None) per input, from what the backward returned."""
@@ -230,22 +266,40 @@ class Call:
             future.cancel()
         self._prefetched.clear()
 
-    def phi_batch(self, points: list[tuple[int, np.ndarray]]) -> list[float]:
-        """``phi`` at each point ``(input index, replacement array)``."""
+    def phi_batch(self, points: list[tuple[int, np.ndarray]],
+                  douts: tuple | None = None) -> list[float]:
+        """``phi`` at each point ``(input index, replacement array)``; NaN where the
+        forward raised or returned NaN (its first exceptions are kept in
+        ``perturbed_errors``). ``douts`` replaces the upstream gradients of ``phi``
+        (a fresh draw)."""
         self.n_forward += len(points)
+        fresh = douts is not None
+        douts = self.douts if douts is None else douts
         if self.executor is not None:
             futures = []
             for i, xi in points:
-                future = self._prefetched.pop(_point_key(i, xi), None) if self._prefetched \
-                    else None
+                future = self._prefetched.pop(_point_key(i, xi), None) \
+                    if self._prefetched and not fresh else None
                 if future is None:
                     future = self.executor.submit(_phi_task, self.forward_fn,
-                                                  self.args_with(i, xi), self.douts)
+                                                  self.args_with(i, xi), douts)
                 futures.append(future)
-            return [_result_or_nan(f.result) for f in futures]
+            return [self._result_or_nan(f.result) for f in futures]
         tasks = [self.args_with(i, xi) for i, xi in points]
-        return [_result_or_nan(lambda a=args: _phi_task(self.forward_fn, a, self.douts))
+        return [self._result_or_nan(lambda a=args: _phi_task(self.forward_fn, a, douts))
                 for args in tasks]
+
+    def _result_or_nan(self, get: Callable[[], float]) -> float:
+        """A forward that raises at a perturbed point left its domain there: report
+        NaN, so that the step is shrunk, as for a forward that returns NaN."""
+        try:
+            return float(get())
+        except Exception as exc:
+            if len(self.perturbed_errors) < 3:
+                where = user_location(exc)
+                self.perturbed_errors.append(
+                    f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else ""))
+            return float("nan")
 
 
 def _point_key(i: int, xi: np.ndarray) -> tuple:
@@ -260,15 +314,6 @@ def _complex_or_nan(get: Callable[[], complex]) -> complex:
         return complex(get())
     except Exception:
         return complex("nan")
-
-
-def _result_or_nan(get: Callable[[], float]) -> float:
-    """A forward that raises at a perturbed point left its domain there: report NaN,
-    so that the step is shrunk, as for a forward that returns NaN."""
-    try:
-        return float(get())
-    except Exception:
-        return float("nan")
 
 
 def process_pool(workers: int) -> Executor:

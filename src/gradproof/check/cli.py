@@ -3,8 +3,9 @@
 ``gradproof check mylayer.py:affine --input x=4,10 --input w=10,3 --input b=3``
 loads ``affine`` (and ``affine_backward``) from a file or an importable module,
 draws random inputs of the given shapes, checks the backward and prints the
-report. Exit status: 0 when the check passes, 1 when it finds a bug, 2 for a
-usage error (the message names the offending argument). See docs/cli.md.
+report. Exit status: 0 when every input is proven right, 1 when it finds a bug,
+3 when the check is inconclusive (nothing proven either way), 2 for a usage
+error (the message names the offending argument). See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ DTYPES = {"float64": np.float64, "float32": np.float32, "int": np.int64, "int64"
           "int32": np.int32}
 DEFAULT_INT_RANGE = (0, 10)
 INPUT_SYNTAX = "NAME=SHAPE[:DTYPE][:LOW..HIGH], e.g. x=4,10  w=10,3:float32  y=4:int:0..10"
+
+
+# exit status of ``gradproof check``: proven, bug found, usage error, not proven
+EXIT_CODES = {"ok": 0, "failed": 1, "inconclusive": 3}
 
 
 class UsageError(Exception):
@@ -280,7 +285,7 @@ def _run_check(args: argparse.Namespace) -> int:
             executor.shutdown()
     report.function = report.function or fname
     _emit(report, full, args, backward_name)
-    return 0 if report.ok else 1
+    return EXIT_CODES[report.verdict]
 
 
 def _emit(report, full, args: argparse.Namespace, backward_name: str | None) -> None:

@@ -1,15 +1,21 @@
-"""check_vjp: the orchestration of a gradient check.
+"""check_vjp: measure, then judge, then report.
 
-1. **Call contract.** Run the forward once on copies of the inputs and the
-   backward once with a random upstream gradient; check the structure, shape,
-   dtype and finiteness of what comes back.
-2. **Side effects** (:mod:`.sidechecks`): inputs, cache and upstream gradient
-   left untouched; forward deterministic; backward repeatable and linear in its
-   upstream gradient.
-3. **Values.** Per input, compare ``<g, u>`` with the numerical slope along
-   random directions ``u`` (:mod:`.numeric`); when a projection disagrees,
-   bisect to the wrong coordinates (:mod:`.localize`) and name the pattern
-   (:mod:`.patterns`). ``mode="full"`` measures every coordinate instead.
+1. **Call contract and side effects** (:mod:`.sidechecks`): the forward once
+   on copies of the inputs, the backward with a random upstream gradient;
+   structure, shape, dtype, finiteness; inputs, cache and upstream gradient
+   left untouched; forward deterministic; backward repeatable and linear.
+2. **Precision.** The forward's rounding noise is measured along a random
+   direction per input; a forward noisier than its dtype promises (a float64
+   function that computes in float32) is judged at the precision it has.
+3. **Values.** Per input, ``<g, u>`` against the numerical slope along random
+   directions ``u`` (:mod:`.numeric`); a failing projection is localised
+   (:mod:`.localize`: along each axis, then inside) and, when no coordinate is
+   isolated, re-measured on a fresh draw (new direction, new upstream
+   gradient). ``mode="full"`` measures every coordinate instead.
+4. **float64 re-check** of float32/float16 code (``upcast``): the same code on
+   float64 copies, measured before anything is concluded.
+5. **Judge** (:mod:`.judge`): each input's measurements become one frozen
+   result, ``ok``, ``failed`` or ``inconclusive``; the report is assembled once.
 """
 
 from __future__ import annotations
@@ -18,19 +24,26 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, InputTypeError, describe
-from .arrays import deepcopy_inputs, default_step, is_float_array, perturbation_scale
+from .arrays import (
+    deepcopy_inputs,
+    default_step,
+    is_float_array,
+    machine_eps,
+    perturbation_scale,
+)
 from .calls import Call, CallError, phi_of
-from .localize import kink_suspects_last, localize, random_weights
-from .numeric import Direction, Measurer, perturbed_points
+from .judge import Evidence, Judgement, judge_values, judge_witness, worst_verdict
+from .localize import failing, kink_suspects_last, localize, random_weights, single_coordinates
+from .numeric import MAX_STEP, Direction, Measurer, perturbed_points
 from .patterns import factor_candidates
 from .report import Finding, InputResult, Report
-from .sidechecks import run_side_checks
-from .verdicts import check_full, conclude, summarise
+from .sidechecks import noise_levels, run_side_checks
 
 __all__ = ["check_vjp", "check_grad"]
 
@@ -174,7 +187,9 @@ def check_vjp(
     Returns
     -------
     Report
-        ``report.ok`` is True when no evidence of a bug was found.
+        ``report.verdict`` is ``"ok"`` (every checked input proven right),
+        ``"failed"`` (evidence of a bug) or ``"inconclusive"`` (not proven
+        either way: the notes say why); ``report.ok`` is True only for ``"ok"``.
     """
     t0 = time.perf_counter()
     if mode not in MODES:
@@ -187,8 +202,10 @@ def check_vjp(
         # closure style with the backward argument left out: it is the first input
         inputs = (backward, *inputs)
         backward = None
-    if not isinstance(n_directions, int) or n_directions < 1:
+    if isinstance(n_directions, bool) or not isinstance(n_directions, int) or n_directions < 1:
         raise InputError(f"n_directions must be a positive int, got {n_directions!r}")
+    if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
+        raise InputError(f"max_evals must be a positive int, got {max_evals!r}")
     if not (isinstance(upcast, bool) or (
             isinstance(upcast, tuple) and len(upcast) == 2 and callable(upcast[0])
             and (upcast[1] is None or callable(upcast[1])))):
@@ -208,36 +225,26 @@ def check_vjp(
             "no input to check: none of the inputs is a float array "
             f"(got {[describe(x) for x in inputs]}); pass float64 or float32 arrays"
         )
+    for i in sorted(checked):
+        if inputs[i].dtype.itemsize > 8:
+            raise InputError(
+                f"input {i} ({arg_names[i] or 'unnamed'}) has dtype {inputs[i].dtype}: the "
+                "checker measures in float16, float32 or float64; convert it with "
+                ".astype(np.float64)")
     rng = _checker_rng(seed)
     originals = deepcopy_inputs(inputs)
     call = Call(forward, backward, inputs, executor=executor)
     fname = getattr(forward, "__qualname__", getattr(forward, "__name__", ""))
     if "<locals>" in fname:
         fname = getattr(forward, "__name__", fname)
-
-    results = [
-        InputResult(
-            index=i,
-            name=arg_names[i],
-            shape=tuple(np.shape(x)),
-            dtype=str(getattr(x, "dtype", type(x).__name__)),
-            checked=i in checked,
-            status="ok" if i in checked else "skipped",
-        )
+    base = [
+        InputResult(index=i, name=arg_names[i], shape=tuple(np.shape(x)),
+                    dtype=str(getattr(x, "dtype", type(x).__name__)), checked=i in checked,
+                    verdict="ok" if i in checked else "skipped",
+                    status="ok" if i in checked else "skipped")
         for i, x in enumerate(inputs)
     ]
-    report = Report(ok=True, n_evals=0, inputs=results, mode=mode, method=method, seed=seed,
-                    function=fname)
-
-    extra_evals = [0]  # forward calls of the float64 re-check
-
-    def finish() -> Report:
-        call.cancel_prefetch()
-        report.n_evals = call.n_forward + extra_evals[0]
-        report.n_backward = call.n_backward
-        report.seconds = time.perf_counter() - t0
-        report.ok = report.ok and all(r.ok for r in results)
-        return report
+    run = _Run(call, inputs, base, checked, rng, mode, method, seed, fname, t0)
 
     steps = [
         step if step is not None else (default_step(x.dtype) if is_float_array(x) else 0.0)
@@ -252,7 +259,7 @@ def check_vjp(
         # contract is known; with an executor their evaluations start now and
         # run while this process goes on with the side checks.
         for i in sorted(checked):
-            if side.grads.get(i) is None:
+            if side.grads.get(i) is None or inputs[i].dtype == np.float16:
                 continue
             for _ in range(n_directions):
                 u = random_weights(rng, inputs[i].size) * scales[i]
@@ -262,77 +269,271 @@ def check_vjp(
                                          [steps[d.input] for d in first_dirs])
             call.prefetch(points)
 
-    # ---- 1 + 2: contract and side effects ------------------------------------
+    # ---- 1: contract and side effects ---------------------------------------
     try:
         side = run_side_checks(call, checked, rng, originals,
                                on_contract=start_first_measurement if mode == "auto" else None)
     except CallError as exc:
-        report.ok = False
-        report.problems.append(Finding(str(exc), exc.kind))
-        return finish()
-    report.problems.extend(side.problems)
-    report.notes.extend(side.notes)
-    for i, status in side.status.items():
-        results[i].status = status
-        results[i].ok = False
-    if side.problems:
-        report.ok = False
+        return run.assemble(error=exc)
+    run.side = side
     if side.fatal:
-        return finish()
-
-    # ---- 3: values ----------------------------------------------------------
+        return run.assemble()
     value_idx = [i for i in sorted(checked) if side.grads[i] is not None]
-    for i in value_idx:
-        results[i].analytic = side.grads[i]
     if not value_idx:
-        return finish()
-    grads64 = [
-        side.grads[i].astype(np.float64) if (i in value_idx) else None for i in range(len(inputs))
-    ]
-    measurer = Measurer(
-        call.phi_batch,
-        float_inputs,
-        grads64,
-        side.phi0,
-        side.noise,
-        side.grad_noise,
-        steps,
-    )
+        return run.assemble()
+    grads64 = [side.grads[i].astype(np.float64) if i in value_idx else None
+               for i in range(len(inputs))]
+    measurer = Measurer(call.phi_batch, float_inputs, grads64, side.phi0, side.noise,
+                        side.grad_noise, steps)
     if method == "complex":
         measurer.enable_complex_step(call.phi_complex_batch)
-    for i in value_idx:
-        results[i].step = steps[i]
     shapes_for_factors = [(f"input {i}", np.shape(x)) for i, x in enumerate(inputs)]
     shapes_for_factors += [(f"output {j}", np.shape(o)) for j, o in enumerate(side.outs)]
-    cands = factor_candidates(shapes_for_factors)
+    run.cands = factor_candidates(shapes_for_factors)
+    evidence = {i: Evidence(i) for i in value_idx}
+    for i in value_idx:
+        if inputs[i].dtype == np.float16:
+            evidence[i].skip_reason = (
+                "float16 finite differences cannot resolve a gradient (an 11-bit mantissa: "
+                "a central difference is good to ~1e-2 relative at best); float16 values "
+                "are proven only by the float64 re-check of the same code")
+
+    # ---- 2: the forward's precision, measured ---------------------------------
+    measured_idx = [i for i in value_idx if not evidence[i].skip_reason]
+    low_noise = _precision(measurer, measured_idx, scales, rng, inputs, evidence, step)
+
+    # ---- 3: values ----------------------------------------------------------
+    fresh: list[Measurer] = []
+
+    def fresh_measurer() -> Measurer:
+        if not fresh:
+            fresh.append(_fresh_draw(call, originals, rng, measurer, low_noise))
+        return fresh[0]
 
     if mode == "full":
-        for i in value_idx:
-            check_full(measurer, i, inputs[i], scales[i], results[i], report, cands)
+        for i in measured_idx:
+            ev = evidence[i]
+            ev.full = single_coordinates(measurer, i, inputs[i].shape, scales[i],
+                                         np.arange(inputs[i].size))
+            kinked = [k for k, r in enumerate(ev.full) if r.finite and r.kink]
+            _measure_ties(measurer, i, inputs[i].shape, scales[i], kinked, ev)
     else:
-        top = measurer.measure(first_dirs, adapt=True)
-        for i in value_idx:
-            mine = [r for r in top if r.direction.input == i]
-            summarise(results[i], mine)
-            if all(r.ok and not r.kink for r in mine):
+        mine_all = measurer.measure([d for d in first_dirs if d.input in measured_idx],
+                                    adapt=True)
+        for i in measured_idx:
+            ev = evidence[i]
+            ev.top = [r for r in mine_all if r.direction.input == i]
+            if not any(failing(r) for r in ev.top):
                 continue
-            loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals,
-                           groups=kink_suspects_last(inputs[i]))
-            conclude(measurer, i, inputs[i], scales[i], loc, mine, results[i], report, cands,
-                      rng)
-    for i in value_idx:
-        results[i].step = measurer.step[i]
+            ev.loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals,
+                              groups=kink_suspects_last(inputs[i]))
+            _measure_ties(measurer, i, inputs[i].shape, scales[i],
+                          [k for k, _ in ev.loc.kinks], ev)
+            smooth_failed = any(r.finite and not r.ok and not r.kink for r in ev.top)
+            if smooth_failed and not ev.loc.bad:
+                other = fresh_measurer()
+                dirs = [Direction(i, (random_weights(rng, inputs[i].size)
+                                      * scales[i]).reshape(inputs[i].shape), "fresh draw")
+                        for _ in range(2)]
+                ev.confirm = other.measure(dirs, adapt=True)
+    for i in measured_idx:
+        evidence[i].perturbed_errors = list(call.perturbed_errors)
     if method == "complex":
-        report.notes.append(measurer.complex_note)
+        run.notes.append(measurer.complex_note)
         if measurer.complex_mode != "on":
-            report.method = "fd"
+            run.method = "fd"
+    run.steps = measurer.step
+    run.evidence = evidence
+    run.scales = scales
+
+    # ---- 4: float32/float16 code re-checked in float64 -------------------------
     if upcast is not False:
         pair = upcast if isinstance(upcast, tuple) else None
-        extra_evals[0] = _upcast_witness(
-            forward, backward, inputs, results, report, pair,
-            dict(mode=mode, method=method, seed=seed, n_directions=n_directions,
-                 max_evals=max_evals, executor=executor, names=arg_names))
-    return finish()
+        _witness(run, forward, backward, pair,
+                 dict(mode=mode, method=method, seed=seed, n_directions=n_directions,
+                      max_evals=max_evals, executor=executor, names=arg_names))
+    # ---- 5 + 6: judge and assemble ---------------------------------------------
+    return run.assemble()
+
+
+# ----------------------------------------------------------------------
+LOW_PRECISION_RATIO = 30.0  # measured noise this many times the dtype's model: low precision
+COARSER = (("float32", float(np.finfo(np.float32).eps)),
+           ("float16", float(np.finfo(np.float16).eps)),
+           ("bfloat16", 2.0 ** -7))
+
+
+def _precision(measurer: Measurer, idx: list[int], scales, rng, inputs, evidence,
+               step: float | None) -> float:
+    """Measure the forward's rounding noise per input; where it is far above what
+    the dtype promises, judge at the precision the forward has: the noise level
+    and the step are raised, and a note says so. Returns the largest ratio."""
+    worst = 1.0
+    for i in idx:
+        x = inputs[i]
+        order, bounds = kink_suspects_last(x)
+        smooth = order[:bounds[1]]  # likely kinks (zeros, ties) would look like noise
+        if smooth.size == 0:
+            continue
+        model = measurer.noise[i]
+        measured = np.inf
+        for _ in range(2):  # a second direction must agree before low precision is claimed
+            # along the gradient's signs: a large slope, so that a forward that does not
+            # move at the tiny step (it rounds its inputs coarser) shows
+            u = np.zeros(x.size)
+            signs = np.sign(measurer.grads[i].reshape(-1)[smooth])
+            signs[signs == 0] = 1.0
+            u[smooth] = signs * np.abs(random_weights(rng, smooth.size)) * scales[i][smooth]
+            measured = min(measured, measurer.rounding_noise(
+                Direction(i, u.reshape(x.shape), "rounding noise")))
+            if not (model > 0 and measured > LOW_PRECISION_RATIO * model):
+                break
+        if not (np.isfinite(model) and model > 0 and np.isfinite(measured)
+                and measured > LOW_PRECISION_RATIO * model):
+            continue
+        ratio = measured / model
+        worst = max(worst, ratio)
+        # Which coarser precision does it compute at? The finest candidate at
+        # whose own steps the forward moves as smoothly as that precision allows.
+        eps = machine_eps(x.dtype)
+        natural = measurer.natural[i]
+        eps_eff, like = 0.1, "worse than bfloat16"
+        for name, cand in COARSER:
+            if cand <= eps:
+                continue
+            noise = measurer.rounding_noise(Direction(i, u.reshape(x.shape)), eps=cand)
+            if noise <= LOW_PRECISION_RATIO * cand * natural:
+                eps_eff, like = cand, name
+                break
+        measurer.noise[i] = max(4 * measured, 2 * eps_eff * natural)
+        if step is None:
+            measurer.step[i] = min(eps_eff ** (1 / 3), MAX_STEP)
+        evidence[i].eps_eff = eps_eff
+        evidence[i].precision_note = (
+            f"input {i}: the forward is less precise than its {x.dtype} inputs: its rounding "
+            f"noise, measured, is {ratio:.2g} times what {x.dtype} promises; it computes like "
+            f"{like} (eps ~{eps_eff:.1g}) and is judged at that precision "
+            f"(step {measurer.step[i]:.2g})")
+    return worst
+
+
+def _fresh_draw(call: Call, originals: tuple, rng, measurer: Measurer,
+                low_noise: float) -> Measurer:
+    """A second, independent measurement context: new upstream gradient, new cache."""
+    call.stage = "the fresh draw's forward and backward"
+    outs, cache = call.forward(deepcopy_inputs(originals))
+    douts = call.make_douts(outs, rng)
+    raw = call.backward(tuple(None if d is None else (np.copy(d) if isinstance(d, np.ndarray)
+                                                      else d) for d in douts), cache)
+    grads = call.grads_per_input(raw)
+    grads64 = [g.astype(np.float64).reshape(np.shape(originals[i]))
+               if measurer.grads[i] is not None and isinstance(g, np.ndarray)
+               and g.size == np.size(originals[i]) else None for i, g in enumerate(grads)]
+    phi0 = phi_of(outs, douts)
+    noise = noise_levels(outs, douts, {i: g for i, g in enumerate(grads64) if g is not None},
+                         originals, phi0)
+    if low_noise > 1:  # keep the measured low-precision noise levels
+        noise = [max(n, old) for n, old in zip(noise, measurer.noise)]
+    return Measurer(lambda points: call.phi_batch(points, douts=douts), measurer.inputs,
+                    grads64, phi0, noise, measurer.grad_noise, list(measurer.step))
+
+
+def _measure_ties(measurer: Measurer, i: int, shape, scale, kinked: list[int],
+                  ev: Evidence) -> None:
+    """Move every kinked coordinate together: along that direction a function whose
+    kinks are ties (max, min, max-pool) is smooth, and every valid subgradient
+    gives the same derivative there, so a mismatch is a real bug (e.g. the
+    gradient copied to every tied maximum instead of shared out)."""
+    if len(kinked) < 2:
+        return
+    u = np.zeros(scale.size)
+    u[kinked] = scale[kinked]
+    (ev.ties,) = measurer.measure([Direction(i, u.reshape(shape), "all kinks together")])
+    ev.n_ties = len(kinked)
+
+
+class _Run:
+    """One check's state between measuring and judging; ``assemble`` builds the report."""
+
+    def __init__(self, call, inputs, base, checked, rng, mode, method, seed, fname, t0):
+        self.call, self.inputs, self.base, self.checked = call, inputs, base, checked
+        self.rng, self.mode, self.method, self.seed, self.fname, self.t0 = \
+            rng, mode, method, seed, fname, t0
+        self.side = None
+        self.evidence: dict[int, Evidence] = {}
+        self.scales: dict = {}
+        self.steps: list[float] = []
+        self.cands: list = []
+        self.notes: list[str] = []
+        self.witness = None  # (report, floor per input, low-precision name per input)
+        self.extra_evals = 0
+
+    def assemble(self, error: CallError | None = None) -> Report:
+        self.call.cancel_prefetch()
+        problems: list[Finding] = []
+        kinks = []
+        notes: list[str] = []
+        results = list(self.base)
+        side = self.side
+        if error is not None:
+            problems.append(Finding(str(error), error.kind))
+            for i in self.checked:
+                results[i] = replace(results[i], verdict="failed", status="ERROR",
+                                     reason=str(error))
+        if side is not None:
+            problems.extend(side.problems)
+            notes.extend(side.notes)
+        for i in sorted(self.checked):
+            if error is not None or side is None:
+                break
+            res = results[i]
+            if i in self.evidence:
+                res = replace(res, analytic=side.grads[i], step=float(self.steps[i]))
+                j = judge_values(res, self.evidence[i], self.inputs[i], self.scales[i],
+                                 self.cands, self.inputs)
+                if self.witness is not None and i in self.witness[0]:
+                    witness_report, floors, low = self.witness
+                    w = witness_report[i]
+                    j = judge_witness(j, w[0], w[1], floors[i], w[2], low[i])
+            else:
+                j = Judgement(res)
+                if side.grads.get(i) is None and i not in side.status:
+                    why = ("values not checked: " + _fatal_kind(side)) if side.fatal else (
+                        "the backward returned None for this float input: its gradient was "
+                        "not checked (pass wrt= to name only the differentiable inputs)")
+                    j.result = replace(res, verdict="inconclusive", status="not checked",
+                                       reason=why)
+                elif side.fatal:
+                    j.result = replace(res, verdict="inconclusive", status="not checked",
+                                       reason="values not checked: " + _fatal_kind(side))
+            if i in side.status:
+                status = j.result.status if j.result.status == "FAIL" else side.status[i]
+                j.result = replace(j.result, verdict="failed", status=status)
+            results[i] = j.result
+            problems.extend(j.problems)
+            kinks.extend(j.kinks)
+            notes.extend(j.notes)
+        notes.extend(self.notes)
+        verdicts = [r.verdict for r in results if r.checked]
+        if any(p.kind not in ("note",) for p in problems):
+            verdicts.append("failed")
+        return Report(
+            verdict=worst_verdict(verdicts),
+            n_evals=self.call.n_forward + self.extra_evals,
+            n_backward=self.call.n_backward,
+            inputs=results, problems=problems, kinks=kinks, notes=notes,
+            mode=self.mode, method=self.method, seed=self.seed,
+            seconds=time.perf_counter() - self.t0, function=self.fname,
+        )
+
+
+def _fatal_kind(side) -> str:
+    kinds = {p.kind for p in side.problems}
+    if "nondeterministic" in kinds:
+        return "the forward is not deterministic"
+    if "nan" in kinds:
+        return "the forward's output has NaN/Inf"
+    return "a problem above stops the check"
 
 
 # ----------------------------------------------------------------------
@@ -394,29 +595,24 @@ def _dtype_generic(forward, backward, up: tuple, cand: list[int], seed) -> tuple
     return "", call.n_forward
 
 
-def _upcast_witness(forward, backward, inputs: tuple, results: list[InputResult], report: Report,
-                    pair: tuple | None, options: dict) -> int:
-    """Re-check the float32 inputs that passed on float64 copies; return the forward calls.
 
-    A float32 *ties* verdict (moving every kinked coordinate together looked
-    smooth, yet the analytic derivative disagreed) is re-checked too: float32
-    cannot tell a small kink along that line (kinks that nearly cancel, as
-    clip(x) at both bounds can) from a smooth one; float64 can, and its
-    verdict replaces the float32 one. Other failures stand: float32 may have
-    bugs of its own (cancellation, overflow) that float64 would not show.
+def _witness(run: _Run, forward, backward, pair, options: dict) -> None:
+    """Re-check the float32/float16 inputs on float64 copies of the same code.
+
+    Runs before anything is concluded; :func:`.judge.judge_witness` combines its
+    results with the low-precision measurements. Skipped for inputs with a
+    contract or side-effect finding, or a wrong coordinate already isolated.
     """
-    ties = {p.input for p in report.problems if p.kind == "ties"}
-    if any(p.kind != "ties" for p in report.problems) or any(
-            inputs[i].dtype != np.float32 or results[i].before_ties is None for i in ties):
-        return 0  # a failure or a side effect is already reported
-    cand = [r.index for r in results
-            if r.checked and (r.status.startswith("ok") or r.status == "inconclusive"
-                              or r.index in ties)
-            and inputs[r.index].dtype == np.float32]
+    side, inputs = run.side, run.inputs
+    if any(p.kind != "ties" for p in side.problems):
+        return
+    cand = [i for i, ev in run.evidence.items()
+            if inputs[i].dtype in (np.float32, np.float16) and i not in side.status
+            and not (ev.loc is not None and ev.loc.bad)]
     if not cand:
-        return 0
-    up = tuple(x.astype(np.float64) if is_float_array(x) and x.dtype == np.float32 else x
-               for x in inputs)
+        return
+    up = tuple(x.astype(np.float64) if is_float_array(x) and x.dtype in (np.float32, np.float16)
+               else x for x in inputs)
     if pair is not None:  # the float64 version of the code, given
         forward, backward = pair
         reason, calls = "", 0
@@ -425,66 +621,36 @@ def _upcast_witness(forward, backward, inputs: tuple, results: list[InputResult]
             reason, calls = _dtype_generic(forward, backward, up, cand, options["seed"])
         except Exception as exc:  # noqa: BLE001 - any failure means: not dtype-generic
             reason, calls = f"on float64 inputs the code raised {type(exc).__name__}: {exc}", 0
+    run.extra_evals += calls
     if reason:
-        report.notes.append(f"float32 inputs not re-checked in float64: {reason}")
-        return calls
+        run.notes.append(f"float32/float16 inputs not re-checked in float64: {reason}")
+        return
     options = {**options, "wrt": cand}
     try:
         witness = check_vjp(forward, backward, *up, upcast=False, **options)
-    except Exception as exc:  # noqa: BLE001 - the float32 verdict stands alone
-        report.notes.append(f"float32 inputs not re-checked in float64: {exc}")
-        return calls
-    calls += witness.n_evals
-    value_kinds = {"mismatch", "factor", "sign", "zeros", "slice", "transpose", "ties"}
-    if any(p.kind not in value_kinds for p in witness.problems):
-        report.notes.append(
-            "float32 inputs not re-checked in float64: on float64 inputs the code behaves "
-            f"differently ({'; '.join(p for p in witness.problems if p.kind not in value_kinds)})")
-        return calls
-    # float64 resolves far more than float32 needs: differences below eps32^(2/3)
-    # relative (float32-rounded constants, say) are not float32 bugs
-    failed = [i for i in cand if witness.inputs[i].status == "FAIL"
-              and witness.inputs[i].max_rel_error > WITNESS_FLOOR]
-    below = [i for i in cand if witness.inputs[i].status == "FAIL" and i not in failed]
-    for i in below:
-        report.notes.append(
-            f"input {results[i].label}: in float64 the gradient differs from the numerical one "
-            f"by {witness.inputs[i].max_rel_error:.2g} relative, below what float32 can "
-            f"resolve ({WITNESS_FLOOR:.1g}): not counted")
-    for i in sorted(ties):
-        if i in failed:
-            continue  # float64 confirms the ties verdict
-        r = results[i]
-        r.ok, r.status = True, "ok"
-        r.max_rel_error, r.tol = r.before_ties
-        r.before_ties = None
-        report.problems[:] = [p for p in report.problems if not (p.kind == "ties" and p.input == i)]
-        report.notes.append(
-            f"input {r.label}: moving its kinked coordinates together looked smooth in float32 "
-            "and disagreed with the analytic derivative; in float64 (the same code on upcast "
-            "inputs) that line has a kink, so the gradient there is a valid subgradient")
-    failed = [i for i in failed if i not in ties]
-    for i in failed:
-        w, r = witness.inputs[i], results[i]
-        r.ok, r.status = False, "FAIL"
-        r.worst, r.max_rel_error, r.tol = w.worst, w.max_rel_error, w.tol
-        r.tol_reason = f"float64 re-check: {w.tol_reason}"
-        r.diagnosis.extend(w.diagnosis)
-        report.problems.append(Finding(
-            f"input {r.label}: float32 rounding hides it, but the same code run in float64 "
-            f"(inputs upcast) has wrong gradient values, relative error {w.max_rel_error:.2g} "
-            f"(float64 tolerance {w.tol:.2g}; float32 would need {WITNESS_FLOOR:.1g})",
-            "mismatch", i))
-        report.problems.extend(p for p in witness.problems if p.input == i)
-    agree = [i for i in cand if i not in failed and i not in below]
-    for i in agree:
-        if results[i].status == "inconclusive" and witness.inputs[i].status.startswith("ok"):
-            results[i].status = witness.inputs[i].status  # float64 settles it
+    except Exception as exc:  # noqa: BLE001 - the low-precision verdict stands alone
+        run.notes.append(f"float32/float16 inputs not re-checked in float64: {exc}")
+        return
+    run.extra_evals += witness.n_evals
+    value_kinds = {"mismatch", "factor", "sign", "zeros", "slice", "transpose", "ties",
+                   "pattern", "unlocated"}
+    other = [p for p in witness.problems if p.kind not in value_kinds]
+    if other:
+        run.notes.append(
+            "float32/float16 inputs not re-checked in float64: on float64 inputs the code "
+            f"behaves differently ({'; '.join(other)})")
+        return
+    per_input = {i: (witness.inputs[i], [p for p in witness.problems if p.input == i],
+                     witness.n_evals) for i in cand}
+    floors = {i: machine_eps(inputs[i].dtype) ** (2 / 3) for i in cand}
+    low = {i: str(inputs[i].dtype) for i in cand}
+    run.witness = (per_input, floors, low)
+    agree = [i for i in cand if witness.inputs[i].verdict == "ok"]
     if agree:
-        report.notes.append(
-            f"float32 input(s) {', '.join(results[i].label for i in agree)} also checked in "
-            f"float64 (the same code on upcast inputs, {witness.n_evals} forward calls): agree")
-    return calls
+        run.notes.append(
+            f"float32/float16 input(s) {', '.join(run.base[i].label for i in agree)} also "
+            f"checked in float64 (the same code on upcast inputs, {witness.n_evals} forward "
+            "calls): agree")
 
 
 def check_grad(

@@ -40,7 +40,8 @@ _CSS = """
   max-width: 1100px; margin: 16px; }
 .gp-report h1 { font-size: 20px; margin: 0; padding: 10px 14px; border-radius: 6px; color: #fff; }
 .gp-report h1.gp-ok { background: #116329; }
-.gp-report h1.gp-fail { background: #b42318; }
+.gp-report h1.gp-failed { background: #b42318; }
+.gp-report h1.gp-inconclusive { background: #9a6700; }
 .gp-report h2 { font-size: 16px; margin: 18px 0 6px; }
 .gp-report .gp-meta { color: #57606a; margin: 6px 0 12px; }
 .gp-report table { border-collapse: collapse; margin: 4px 0; }
@@ -198,7 +199,7 @@ def _legend_svg() -> str:
 def _status_class(status: str) -> str:
     if status.startswith("ok"):
         return "gp-status-ok"
-    if status in ("skipped", "inconclusive"):
+    if status in ("skipped", "inconclusive", "not checked"):
         return "gp-status-warn"
     return "gp-status-bad"
 
@@ -263,7 +264,7 @@ def _maps(report: Report, full: Report | None) -> str:
         if source is not None and source.analytic is not None:
             svg, caption = _heatmap_svg(r, source.analytic, source.numeric)
             if source is not r:
-                verdict = "OK" if full.ok else "FAILED"
+                verdict = full.headline()
                 caption += (f" (from a full check: every coordinate, {full.n_evals} forward "
                             f"calls in all, verdict {verdict})")
         elif r.worst:
@@ -286,17 +287,18 @@ def render_html(report: Report, full: Report | None = None, standalone: bool = T
     heat maps of inputs whose own result has no per-coordinate numeric gradient.
     ``standalone``: a whole page (``<!DOCTYPE html>``...) or a fragment for a notebook.
     """
-    verdict = "OK" if report.ok else "FAILED"
+    verdict = report.headline()
     name = html.escape(report.function or "gradient check")
     text = {key: lines for key, _, lines in report.sections()}  # as in str(report)
     body = [
         '<div class="gp-report">',
-        f'<h1 class="{"gp-ok" if report.ok else "gp-fail"}">gradproof: {verdict} {name}</h1>',
+        f'<h1 class="gp-{report.verdict}">gradproof: {verdict} {name}</h1>',
         f'<p class="gp-meta">mode={html.escape(report.mode)}, method='
         f"{html.escape(report.method)}, seed={report.seed}, forward calls={report.n_evals}, "
         f"backward calls={report.n_backward}, {report.seconds:.2f} s</p>",
         _inputs_table(report),
         _list("Problems", text.get("problems", []), "gp-problem"),
+        _list("Not proven", text.get("unproven", []), "gp-problem"),
         _maps(report, full),
         _worst_table(report),
         _kinks_table(report),

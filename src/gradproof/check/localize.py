@@ -1,20 +1,36 @@
-"""Localising a mismatch found by a random projection.
+"""Localising a mismatch found by a random projection: group tests along structures.
 
 A projection ``<g, u>`` that disagrees with the numerical slope says *that*
-an input's gradient is wrong, not *where*. Bisection finds where: the input's
-coordinates (in flat order) are split in halves, each half is measured along
-its own random direction, and only failing halves are split again, so a bug
-confined to ``k`` coordinates of ``n`` costs about ``2 k log2(n)``
-measurements. Kinks are isolated the same way: along a direction through
-several non-differentiable coordinates the analytic value may fall outside the
-one-sided slopes even for valid subgradients, so such blocks are split until
-each kink is alone. A coordinate at a kink is reported, never failed: where
-several kinked terms meet (overlapping max-pool windows) a valid subgradient
-need not lie between the one-sided derivatives of one coordinate.
+an input's gradient is wrong, not *where*. Real bugs live on structures of the
+input — a column of a weight matrix, one input channel of every filter, one
+kernel tap, every k-th feature (a gate, a head), one entry per row (a loss's
+label entries) — so the search is a group test in three stages:
 
-When nearly all of 16 or more blocks of a level fail the error is widespread (a factor, a sign,
-a wrong formula); bisecting further would cost as much as a full Jacobian, so
-the search stops and measures a sample of single coordinates instead.
+1. **Along each axis.** For every axis of the input, the index ranges of that
+   axis are bisected: the slab ``x[..., lo:hi, ...]`` is measured along its own
+   random direction and only failing slabs are split, so each axis ends with
+   the set of its indices whose slices hold wrong coordinates (or "all of
+   them": when nearly every one of 8 or more slabs of a level fails the axis is
+   dense and splitting it further would not narrow anything). Bugs confined to
+   ``k`` of ``n`` indices cost about ``2 k log2(n)`` measurements per axis.
+2. **Intersect.** The candidate region is the product of the per-axis sets
+   (``w[:, 40]``, ``v[:, :, 5::16]``). When it is smaller than the input, the
+   complement is measured once: if it passes, the errors are proven confined
+   to the region; if not, the region is the whole input.
+3. **Inside the region.** Its coordinates (in flat order) are bisected as
+   before, each half along its own random direction. When nearly all of 16 or
+   more blocks of a level fail the error is widespread there; a sample of
+   single coordinates is measured, and when the sample holds few wrong ones
+   (one entry per row: 1 % of the coordinates) greedy descents follow failing
+   halves down to single wrong coordinates, ``2 log2(n)`` measurements each.
+
+Likely kinks — exact zeros and repeated values — are left out of the axis
+stage and bisected last, so that an input dense with kinks (half of a ReLU's
+output is 0) cannot use up the budget before a bug among the smooth
+coordinates is found. Along a direction through several kinks the analytic
+value may fall outside the one-sided slopes even for valid subgradients, so
+kinked blocks are split until each kink is alone; a coordinate at a kink is
+reported, never failed.
 """
 
 from __future__ import annotations
@@ -26,24 +42,38 @@ import numpy as np
 from .numeric import Direction, DirectionResult, Measurer
 
 __all__ = ["Localization", "localize", "single_coordinates", "kink_suspects_last",
-           "random_weights"]
+           "random_weights", "failing"]
 
 CHUNK_BYTES = 32 * 2**20  # perturbed copies of the input made at once by single_coordinates
 # (their deltas take as much again)
+DENSE_LEVEL = 8  # an axis level of at least this many slabs, nearly all failing: dense
+WIDESPREAD_LEVEL = 16  # same for the flat bisection inside the region
+N_DESCENTS = 4
+KINK_BUDGET_FACTOR = 40  # kinked coordinates may cost up to this many times the budget
 
 
 @dataclass
 class Localization:
-    """Where an input's gradient is wrong."""
+    """Where an input's gradient is wrong (measurements only; the judge concludes)."""
 
     bad: list[tuple[int, DirectionResult]] = field(default_factory=list)  # (flat index, result)
     good: list[tuple[int, DirectionResult]] = field(default_factory=list)
     kinks: list[tuple[int, DirectionResult]] = field(default_factory=list)
+    unmeasurable: list[int] = field(default_factory=list)  # single coordinates, no finite slope
     widespread: bool = False
     exhausted: bool = False  # budget ran out before every failing block was resolved
     unresolved_kinks: int = 0  # kinked blocks not split to single coordinates
     failing_blocks: list[tuple[int, int]] = field(default_factory=list)
+    # per axis: the indices whose slices hold wrong coordinates (None: all of them)
+    axis_sets: list[np.ndarray | None] | None = None
+    region_confirmed: bool = False  # the complement of the region was measured right
+    region_size: int = 0
     n_evals: int = 0
+
+
+def failing(r: DirectionResult) -> bool:
+    """A measurement that needs a closer look: a mismatch, a kink, or no finite slope."""
+    return (not r.finite) or (not r.ok) or r.kink
 
 
 def random_weights(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -94,6 +124,40 @@ def kink_suspects_last(x: np.ndarray) -> tuple[np.ndarray, list[int]]:
     return order, [0, n - n_suspect, n]
 
 
+class _Search:
+    """The state shared by the stages: measurer, input, budget, findings."""
+
+    def __init__(self, measurer: Measurer, i: int, shape, scale, rng, budget: int):
+        self.measurer, self.i, self.shape, self.scale, self.rng = measurer, i, tuple(shape), \
+            scale, rng
+        self.start, self.budget = measurer.n_evals, budget
+        self.loc = Localization()
+
+    def room(self, n_directions: int) -> bool:
+        """Whether ``n_directions`` more measurements (4 calls each) fit the budget."""
+        return self.measurer.n_evals - self.start + 4 * n_directions <= self.budget
+
+    def direction(self, coords: np.ndarray, label: str) -> Direction:
+        values = random_weights(self.rng, coords.size) * self.scale[coords]
+        return Direction(self.i, None, label, coords, values, self.shape)
+
+    def measure(self, blocks: list[np.ndarray], label: str) -> list[DirectionResult]:
+        return self.measurer.measure([self.direction(c, label) for c in blocks])
+
+    def singles(self, flat: np.ndarray) -> None:
+        for k, r in zip(flat, single_coordinates(self.measurer, self.i, self.shape, self.scale,
+                                                 flat)):
+            k = int(k)
+            if not r.finite:
+                self.loc.unmeasurable.append(k)
+            elif r.kink:
+                self.loc.kinks.append((k, r))
+            elif r.ok:
+                self.loc.good.append((k, r))
+            else:
+                self.loc.bad.append((k, r))
+
+
 def localize(
     measurer: Measurer,
     i: int,
@@ -104,89 +168,170 @@ def localize(
     n_samples: int = 12,
     groups: tuple[np.ndarray, list[int]] | None = None,
 ) -> Localization:
-    """Bisect input ``i``'s coordinates to the ones whose gradient is wrong.
+    """Find input ``i``'s wrong coordinates: axis group tests, then bisection inside.
 
     ``scale`` (flat, float64) is each coordinate's perturbation scale;
     ``budget`` caps the forward calls spent here. ``groups`` (from
-    :func:`kink_suspects_last`) bisects each group on its own, in turn: a bug
-    among smooth coordinates is found before an input dense with kinks (half
-    of a ReLU's output is exactly 0) can use up the budget on them.
+    :func:`kink_suspects_last`) puts likely kinks last.
     """
-    loc = Localization()
-    start = measurer.n_evals
+    s = _Search(measurer, i, shape, scale, rng, budget)
     n = scale.size
     order, bounds = groups if groups is not None else (np.arange(n), [0, n])
-
-    def block(lo: int, hi: int) -> Direction:
-        coords = order[lo:hi]
-        values = random_weights(rng, hi - lo) * scale[coords]
-        return Direction(i, None, f"block {lo}:{hi}", coords, values, tuple(shape))
-
-    for g_lo, g_hi in zip(bounds[:-1], bounds[1:]):
-        failing_blocks = _bisect(measurer, order, block, (g_lo, g_hi), loc, start, budget,
-                                 i, shape, scale)
-        if loc.widespread or (loc.exhausted and not loc.bad):
-            # sample single coordinates inside the failing blocks
-            pool = np.concatenate([order[lo:hi] for lo, hi in failing_blocks])
-            take = min(n_samples, pool.size)
-            room = max((budget - (measurer.n_evals - start)) // 4, 0)
-            take = min(take, max(room, 4))
-            picks = np.sort(rng.choice(pool, size=take, replace=False))
-            for k, r in zip(picks, single_coordinates(measurer, i, shape, scale, picks)):
-                _file(loc, int(k), r)
-        loc.failing_blocks.extend(failing_blocks)
-        if loc.exhausted or loc.widespread:
+    smooth, suspects = order[:bounds[1]], order[bounds[1]:]
+    region = smooth
+    if len(shape) >= 2 and smooth.size >= 16:
+        region = _axis_region(s, smooth)
+    s.loc.region_size = int(region.size)
+    for coords in (region, suspects):
+        if coords.size == 0:
+            continue
+        blocks = _bisect(s, coords)
+        if coords is suspects and s.loc.exhausted and not s.loc.bad and blocks:
+            # Kinks only: every kinked coordinate must be seen alone (a valid
+            # subgradient is a per-coordinate property), so the rest are measured
+            # one by one, within KINK_BUDGET_FACTOR times the budget.
+            rest = np.concatenate(blocks)
+            if s.measurer.n_evals - s.start + 4 * rest.size <= KINK_BUDGET_FACTOR * budget:
+                s.loc.exhausted = False
+                s.singles(rest)
+                blocks = []
+        if s.loc.widespread or (s.loc.exhausted and not s.loc.bad):
+            _sample(s, blocks, n_samples)
+        s.loc.failing_blocks.extend((int(b[0]), int(b.size)) for b in blocks)
+        if s.loc.exhausted or s.loc.widespread:
             break
-    if loc.exhausted:
-        loc.unresolved_kinks = len(loc.failing_blocks)
-    loc.n_evals = measurer.n_evals - start
-    return loc
+    if s.loc.exhausted:
+        s.loc.unresolved_kinks = len(s.loc.failing_blocks)
+    s.loc.n_evals = measurer.n_evals - s.start
+    return s.loc
 
 
-def _file(loc: Localization, k: int, r: DirectionResult) -> None:
-    if r.kink:
-        loc.kinks.append((k, r))
-    elif r.ok:
-        loc.good.append((k, r))
-    else:
-        loc.bad.append((k, r))
+# ---- stage 1 + 2: along each axis, then the intersection ------------------------------
+def _axis_region(s: _Search, smooth: np.ndarray) -> np.ndarray:
+    """The smooth coordinates inside the product of each axis's failing index sets."""
+    index = np.unravel_index(smooth, s.shape)  # per axis, each smooth coordinate's index
+    sets: list[np.ndarray | None] = []
+    for axis, size in enumerate(s.shape):
+        sets.append(_axis_set(s, smooth, index[axis], size, axis) if size > 1 else None)
+    s.loc.axis_sets = sets
+    if any(chosen is not None and chosen.size == 0 for chosen in sets):
+        s.loc.axis_sets = None  # no slab failed along some axis: nothing wrong here
+        return smooth[:0]
+    inside = np.ones(smooth.size, dtype=bool)
+    for axis, chosen in enumerate(sets):
+        if chosen is not None:
+            inside &= np.isin(index[axis], chosen)
+    if inside.all():
+        return smooth
+    outside = smooth[~inside]
+    if not s.room(2):
+        return smooth
+    results = s.measure([outside, outside], "outside the region")
+    if any(failing(r) for r in results):
+        s.loc.axis_sets = None  # errors outside too: the region is not a product
+        return smooth
+    s.loc.region_confirmed = True
+    return smooth[inside]
 
 
-def _bisect(measurer, order, block, root, loc: Localization, start: int, budget: int,
-            i: int, shape, scale) -> list[tuple[int, int]]:
-    """Breadth-first bisection of the positions ``root`` of ``order``; returns the
-    blocks left failing when the budget ran out or the error proved widespread."""
-    level = root_level = [root]
+def _axis_set(s: _Search, smooth: np.ndarray, idx: np.ndarray, size: int,
+              axis: int) -> np.ndarray | None:
+    """Bisect the index ranges of one axis; the indices whose slabs fail, or None (dense)."""
+    level = _halves(0, size)
+    found: list[int] = []
+    while level:
+        blocks = [smooth[(idx >= lo) & (idx < hi)] for lo, hi in level]
+        keep = [(b, blk) for b, blk in zip(level, blocks) if blk.size]
+        if not keep or not s.room(len(keep)):
+            return None  # no budget to narrow this axis: keep it whole
+        results = s.measure([blk for _, blk in keep], f"axis {axis} slab")
+        bad = [b for (b, _), r in zip(keep, results) if failing(r)]
+        if len(level) >= DENSE_LEVEL and len(bad) >= 0.9 * len(level):
+            return None
+        nxt = []
+        for lo, hi in bad:
+            if hi - lo == 1:
+                found.append(lo)
+            else:
+                nxt.extend(_halves(lo, hi))
+        level = nxt
+    return np.array(sorted(found), dtype=int)
+
+
+def _halves(lo: int, hi: int) -> list[tuple[int, int]]:
+    mid = (lo + hi) // 2
+    return [(lo, mid), (mid, hi)] if hi - lo > 1 else [(lo, hi)]
+
+
+# ---- stage 3: flat bisection inside the region ------------------------------------------
+def _bisect(s: _Search, coords: np.ndarray) -> list[np.ndarray]:
+    """Breadth-first bisection of ``coords``; returns the blocks left failing when the
+    budget ran out or the error proved widespread."""
+    level = [coords]
+    root = True
     retried = False
     while level:
-        if measurer.n_evals - start + 4 * len(level) > budget:
-            loc.exhausted = True
+        if not s.room(len(level)):
+            s.loc.exhausted = True
             return level
-        singles = [(lo, hi) for lo, hi in level if hi - lo == 1]
-        blocks = [(lo, hi) for lo, hi in level if hi - lo > 1]
-        results = measurer.measure([block(lo, hi) for lo, hi in blocks]) if blocks else []
-        flat = np.array([order[lo] for lo, _ in singles], dtype=int)
-        n_bad = len(loc.bad) + len(loc.kinks)
-        for k, r in zip(flat, single_coordinates(measurer, i, shape, scale, flat)):
-            _file(loc, int(k), r)
-        failing = [(b, r) for b, r in zip(blocks, results) if not r.ok or r.kink]
-        if (not failing and blocks and level is not root_level and not retried
-                and len(loc.bad) + len(loc.kinks) == n_bad):
+        singles = np.array([b[0] for b in level if b.size == 1], dtype=int)
+        blocks = [b for b in level if b.size > 1]
+        results = s.measure(blocks, "block") if blocks else []
+        n_found = len(s.loc.bad) + len(s.loc.kinks) + len(s.loc.unmeasurable)
+        if singles.size:
+            s.singles(singles)
+        bad = [(b, r) for b, r in zip(blocks, results) if failing(r)]
+        if (not bad and blocks and not root and not retried
+                and len(s.loc.bad) + len(s.loc.kinks) + len(s.loc.unmeasurable) == n_found):
             # The parents failed but none of their halves did: errors in two
             # coordinates can cancel along one draw of signs. Draw again, once.
             retried = True
-            results = measurer.measure([block(lo, hi) for lo, hi in blocks])
-            failing = [(b, r) for b, r in zip(blocks, results) if not r.ok or r.kink]
-        smooth_failing = [b for b, r in failing if not r.kink]
-        # Widespread: (nearly) every block of a fine enough level fails. A sparse
-        # bug spread over the input (one wrong pixel per channel) fails every
-        # block of the first levels too, so the level must have many blocks.
-        if len(smooth_failing) >= 16 and len(smooth_failing) >= 0.9 * max(len(blocks), 1):
-            loc.widespread = True
-            return smooth_failing
-        nxt = []
-        for (lo, hi), _ in failing:
-            mid = (lo + hi) // 2
-            nxt.extend([(lo, mid), (mid, hi)])
-        level = nxt
+            results = s.measure(blocks, "block")
+            bad = [(b, r) for b, r in zip(blocks, results) if failing(r)]
+        smooth_bad = [b for b, r in bad if not r.kink]
+        if len(smooth_bad) >= WIDESPREAD_LEVEL and len(smooth_bad) >= 0.9 * max(len(blocks), 1):
+            s.loc.widespread = True
+            return smooth_bad
+        level = []
+        for b, _ in bad:
+            mid = b.size // 2
+            level.extend([b[:mid], b[mid:]])
+        root = False
     return []
+
+
+def _sample(s: _Search, blocks: list[np.ndarray], n_samples: int) -> None:
+    """Single coordinates from the failing blocks, then descents if they hold few bad ones."""
+    if not blocks:
+        return
+    pool = np.concatenate(blocks)
+    room = max((s.budget - (s.measurer.n_evals - s.start)) // 4, 0)
+    take = min(n_samples, pool.size, max(room, 4))
+    picks = np.sort(s.rng.choice(pool, size=take, replace=False))
+    s.singles(picks)
+    order = s.rng.permutation(len(blocks))
+    for k in order[:N_DESCENTS]:
+        if len(s.loc.bad) >= 3:
+            break
+        _descend(s, blocks[k])
+
+
+def _descend(s: _Search, block: np.ndarray) -> None:
+    """Follow failing halves of ``block`` down to one coordinate (``2 log2(n)`` measurements)."""
+    while block.size > 1:
+        if not s.room(2):
+            s.loc.exhausted = True
+            return
+        mid = block.size // 2
+        halves = [block[:mid], block[mid:]]
+        results = s.measure(halves, "descent")
+        bad = [(h, r) for h, r in zip(halves, results) if failing(r)]
+        if not bad:
+            results = s.measure(halves, "descent")
+            bad = [(h, r) for h, r in zip(halves, results) if failing(r)]
+            if not bad:
+                return
+        smooth = [h for h, r in bad if not r.kink and r.finite]
+        pick = smooth or [h for h, _ in bad]
+        block = pick[int(s.rng.integers(len(pick)))]
+    s.singles(block)

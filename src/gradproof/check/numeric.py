@@ -40,11 +40,14 @@ __all__ = ["Direction", "DirectionResult", "Measurer"]
 # is O(h^2), the extrapolation's error O(h^4)); the rounding model is a bound
 # on a sum of random errors. Calibrated on the zoo's awkward cases.
 SAFETY_TRUNCATION = 2.0
-SAFETY_ROUNDING = 8.0
+SAFETY_ROUNDING = 3.0
 SAFETY_ANALYTIC = 8.0
 # One-sided slopes of a smooth function differ by h*phi'' (ratio 1/2 when the
 # step halves); across a kink the jump stays (ratio 1).
 KINK_RATIO = 0.8
+# A relative tolerance below which a step is not worth adapting (an ok needs at
+# most 1e-2: see judge.RESOLUTION_CAP).
+GOOD_ENOUGH = 1e-3
 # Largest relative step the adaptation may reach.
 MAX_STEP = 0.05
 
@@ -117,6 +120,8 @@ class DirectionResult:
     notes: list[str] = field(default_factory=list)
 
     magnitude: float = 0.0  # ||g * u||: the typical size of <g, u> for this direction
+    one_sided: int = 0  # +1 / -1: only that side of x could be evaluated (a domain edge)
+    natural: float = 0.0  # the function's own scale of a slope along u (see Measurer)
 
     def _denom(self) -> float:
         # A random projection can be small by cancellation; relative errors are
@@ -128,8 +133,31 @@ class DirectionResult:
         return abs(self.residual) / self._denom()
 
     @property
+    def natural_tol(self) -> float:
+        """The tolerance relative to the function's own scale (``inf`` if unknown):
+        small when a tiny gradient is proven to be tiny."""
+        return self.tol / self.natural if self.natural > 0 else float("inf")
+
+    @property
     def rel_tol(self) -> float:
         return self.tol / self._denom()
+
+
+def _aligned(d: Direction, inputs, sign: float) -> Direction | None:
+    """``d`` with its weights at the input's exact zeros all of one sign (None if
+    the input has no zero on ``d``'s support): moving every zero the same way keeps
+    a function defined only on one side of 0 (sqrt, log, x**1.5) defined on that side."""
+    x = inputs[d.input]
+    if d.u is not None:
+        zero = x == 0
+        if not np.any(zero):
+            return None
+        return Direction(d.input, np.where(zero, sign * np.abs(d.u), d.u), d.label)
+    zero = x.reshape(-1)[d.coords] == 0
+    if not np.any(zero):
+        return None
+    values = np.where(zero, sign * np.abs(d.values), d.values)
+    return Direction(d.input, None, d.label, d.coords, values, d.shape)
 
 
 class Measurer:
@@ -172,6 +200,11 @@ class Measurer:
         self.grads = grads
         self.phi0 = phi0
         self.noise = noise
+        # The function's own scale of a slope along a direction that moves each
+        # coordinate by its perturbation scale: the rounding model's noise over eps
+        # (sum of |dout * out|, |g * x| and |phi|), fixed before any adjustment.
+        self.natural = [n / float(np.finfo(x.dtype).eps) if x is not None else 0.0
+                        for n, x in zip(noise, inputs)]
         self.grad_noise = grad_noise
         self.step = step
         self.n_evals = 0
@@ -199,18 +232,31 @@ class Measurer:
         if self.complex_mode == "on":
             return self._measure_complex(directions)
         results = self._measure_at(directions, [self.step[d.input] for d in directions])
-        # Steps that left the function's domain (NaN/Inf) are shrunk; steps whose
-        # measured truncation error dominates are refined once.
-        for _ in range(6):
+        # A two-sided difference that leaves the function's domain on one side
+        # became a one-sided one in ``_result``. Where both sides leave it (exact
+        # zeros moved both ways, as a ReLU's output fed to sqrt), move the zeros
+        # one way only, then shrink the step.
+        for attempt in range(8):
             retry = [i for i, r in enumerate(results) if not r.finite]
             if not retry:
                 break
-            redo = self._measure_at(
-                [directions[i] for i in retry], [results[i].step / 16 for i in retry]
-            )
-            for i, r in zip(retry, redo):
-                r.notes.append("step shrunk: a larger step left the function's domain")
-                results[i] = r
+            if attempt < 2:
+                sign = 1.0 if attempt == 0 else -1.0
+                dirs = [_aligned(results[i].direction, self.inputs, sign) for i in retry]
+                steps = [results[i].step for i in retry]
+                why = "zeros moved to one side: both sides of a two-sided step left the domain"
+            else:
+                dirs = [results[i].direction for i in retry]
+                steps = [results[i].step / 16 for i in retry]
+                why = "step shrunk: a larger step left the function's domain"
+            keep = [k for k, d in enumerate(dirs) if d is not None]
+            if not keep:
+                continue
+            redo = self._measure_at([dirs[k] for k in keep], [steps[k] for k in keep])
+            for k, r in zip(keep, redo):
+                if r.finite:
+                    r.notes.append(why)
+                    results[retry[k]] = r
         # Rounding and truncation errors trade off (eps/h against h^2); when one
         # dominates, move the step toward their balance and keep the better result.
         for _ in range(2 if adapt else 0):
@@ -248,6 +294,40 @@ class Measurer:
         return results
 
     # ------------------------------------------------------------------
+    def rounding_noise(self, d: Direction, eps: float | None = None) -> float:
+        """The forward's rounding noise along ``d``, measured (4 forward calls).
+
+        The slope of ``phi`` along ``d`` is measured twice, by central
+        differences with a tiny step ``a = sqrt(eps)`` and with the usual step
+        ``b = eps**(1/3)`` (relative, of the input's dtype). Truncation makes
+        them differ by ``O(b**2)``, far below ``eps / a`` for code that computes
+        at its inputs' precision; rounding noise ``e`` makes them differ by about
+        ``e / a``, and a forward that rounds its inputs to a coarser precision
+        (a cast to float32 inside) does not move at all with the tiny step.
+        Returns ``a * |S(a) - S(b)|``, an estimate of ``e`` (0 if not finite).
+        ``eps`` replaces the dtype's (to test a coarser precision).
+        """
+        x = self.inputs[d.input]
+        eps = float(np.finfo(x.dtype).eps) if eps is None else eps
+        a, b = float(np.sqrt(eps)), float(eps ** (1 / 3))
+        x64 = x.astype(np.float64)
+        u = d.dense()
+        points, taken = [], []
+        for t in (a, -a, b, -b):
+            xt = (x64 + t * u).astype(x.dtype)
+            points.append((d.input, xt))
+            taken.append(xt.astype(np.float64) - x64)
+        values = self.evaluate(points)
+        self.n_evals += len(points)
+        if not all(np.isfinite(v) for v in values):
+            return 0.0
+        g = self.grads[d.input]
+        # residuals against the analytic slope with the steps actually taken
+        r_a = (values[0] - values[1] - inner(g, taken[0] - taken[1])) / (2 * a)
+        r_b = (values[2] - values[3] - inner(g, taken[2] - taken[3])) / (2 * b)
+        noise = a * abs(r_a - r_b)
+        return float(noise) if np.isfinite(noise) else 0.0
+
     def _validate_complex(self, directions, fd_results):
         """Switch to complex step if it agrees with central differences everywhere.
 
@@ -305,7 +385,8 @@ class Measurer:
             magnitude = safe_norm(g.ravel() * u_eff.ravel())
             tol = rounding + SAFETY_ANALYTIC * a_round
             r = DirectionResult(d, analytic, numeric, numeric - analytic, tol, t, 0.0, rounding,
-                                a_round, magnitude=magnitude)
+                                a_round, magnitude=magnitude,
+                                natural=self.natural[d.input])
             r.ok = abs(r.residual) <= tol
             out.append(r)
         return out
@@ -314,7 +395,7 @@ class Measurer:
         """A relative tolerance not worth improving (1000 x the best a central
         difference can do in the input's precision)."""
         eps = float(np.finfo(self.inputs[r.direction.input].dtype).eps)
-        return 1000 * eps ** (2 / 3)
+        return min(1000 * eps ** (2 / 3), GOOD_ENOUGH)
 
     # ------------------------------------------------------------------
     def _measure_at(
@@ -327,6 +408,31 @@ class Measurer:
             self._result(d, h, values[4 * j : 4 * j + 4], deltas[j])
             for j, (d, h) in enumerate(zip(directions, steps))
         ]
+
+    def _one_sided(self, d, h, side, p0, p_h, p_h2, dl_h, dl_h2, analytic,
+                   analytic_rounding, g, u) -> DirectionResult:
+        """A one-sided difference on the side of ``x`` where the function is defined.
+
+        ``D(h) = (phi(x + s h u) - phi(x)) / (s h)`` has an O(h) error; with
+        ``h`` and ``h/2``, ``2 D(h/2) - D(h)`` removes it and ``|D(h) - D(h/2)|``
+        measures it (also for the ``sqrt(h)`` errors met at a domain edge, where
+        it is of the same order as the error itself).
+        """
+        a_h = float(inner(g, dl_h)) / (side * h)
+        a_h2 = float(inner(g, dl_h2)) / (side * h / 2)
+        r_h = (p_h - p0) / (side * h) - a_h
+        r_h2 = (p_h2 - p0) / (side * h / 2) - a_h2
+        residual = 2 * r_h2 - r_h
+        truncation = abs(r_h - r_h2)
+        rounding = 6 * self.noise[d.input] / h
+        tol = (SAFETY_TRUNCATION * truncation + SAFETY_ROUNDING * rounding
+               + SAFETY_ANALYTIC * analytic_rounding)
+        res = DirectionResult(d, analytic, analytic + residual, residual, tol, h, truncation,
+                              rounding, analytic_rounding, magnitude=safe_norm(g * u),
+                              one_sided=int(side), natural=self.natural[d.input])
+        res.ok = abs(residual) <= tol
+        res.notes.append("one-sided difference: the other side leaves the function's domain")
+        return res
 
     def _result(
         self, d: Direction, h: float, phis: Sequence[float], dl: Sequence[np.ndarray]
@@ -348,9 +454,14 @@ class Measurer:
             analytic_rounding += 3.0 * safe_norm(gn * u)
 
         if not all(np.isfinite(v) for v in phis):
+            for side, (pa, pb), (da, db) in ((1.0, (p_h, p_h2), (dl[0], dl[2])),
+                                             (-1.0, (p_mh, p_mh2), (dl[1], dl[3]))):
+                if np.isfinite(pa) and np.isfinite(pb) and np.isfinite(p0):
+                    return self._one_sided(d, h, side, p0, pa, pb, da, db, analytic,
+                                           analytic_rounding, g, u)
             return DirectionResult(
                 d, analytic, float("nan"), float("nan"), float("inf"), h, 0.0, 0.0,
-                analytic_rounding, finite=False, ok=True,
+                analytic_rounding, finite=False, ok=False,
             )
         n_h = (p_h - p_mh) / (2 * h)
         n_h2 = (p_h2 - p_mh2) / h
@@ -369,7 +480,7 @@ class Measurer:
         numeric = analytic + residual
         res = DirectionResult(
             d, analytic, numeric, residual, tol, h, truncation, rounding, analytic_rounding,
-            magnitude=magnitude,
+            magnitude=magnitude, natural=self.natural[d.input],
         )
 
         # one-sided slopes for kink detection

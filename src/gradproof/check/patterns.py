@@ -13,7 +13,8 @@ import numpy as np
 
 from .report import Finding
 
-__all__ = ["describe_mismatch", "shared_index", "factor_candidates"]
+__all__ = ["describe_mismatch", "shared_index", "factor_candidates", "describe_region",
+           "describe_samples", "index_text"]
 
 Sample = tuple[tuple[int, ...], float, float]  # (coordinate, analytic, numeric)
 
@@ -111,3 +112,91 @@ def shared_index(
         if shape[axis] > 1 and np.all(arr[:, axis] == arr[0, axis]):
             out.append((axis, int(arr[0, axis])))
     return out
+
+
+def index_text(indices: np.ndarray | None, size: int) -> str:
+    """One axis of a NumPy index: ``:``, ``40``, ``5::16``, ``[1, 7, 9]``."""
+    if indices is None or len(indices) == size:
+        return ":"
+    idx = [int(v) for v in indices]
+    if len(idx) == 1:
+        return str(idx[0])
+    step = idx[1] - idx[0]
+    if len(idx) >= 3 and all(b - a == step for a, b in zip(idx, idx[1:])):
+        stop = "" if idx[-1] + step >= size else str(idx[-1] + 1)
+        start = "" if idx[0] == 0 else str(idx[0])
+        return f"{start}:{stop}" if step == 1 else f"{start}:{stop}:{step}"
+    shown = ", ".join(str(v) for v in idx[:8]) + (", ..." if len(idx) > 8 else "")
+    return f"[{shown}]"
+
+
+def _name(label: str) -> str:
+    """``"1 (w)"`` -> ``"w"``; ``"2"`` -> ``"input 2"``."""
+    if "(" in label:
+        return label[label.index("(") + 1:label.rindex(")")]
+    return f"input {label}"
+
+
+def describe_region(label: str, shape: tuple[int, ...],
+                    axis_sets: Sequence[np.ndarray | None] | None) -> str:
+    """The region found by the axis group tests as an index: ``w[:, 40]``,
+    ``v[:, :, 5::16]`` (every 16th feature from 5); ``""`` when it is everything."""
+    if not axis_sets or all(a is None or len(a) == s for a, s in zip(axis_sets, shape)):
+        return ""
+    parts = [index_text(a, s) for a, s in zip(axis_sets, shape)]
+    text = f"{_name(label)}[{', '.join(parts)}]"
+    notes = []
+    for axis, a in enumerate(axis_sets):
+        part = parts[axis]
+        if a is not None and part.count(":") == 2 and len(a) >= 3:
+            notes.append(f"every {a[1] - a[0]}th index along axis {axis}")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def describe_samples(label: str, shape: tuple[int, ...], coords: Sequence[tuple[int, ...]],
+                     good: Sequence[tuple[int, ...]], others: Sequence, input_index: int
+                     ) -> list[Finding]:
+    """Patterns in the wrong coordinates found: the entries an integer input
+    indexes (a loss's label entries), the border of an image, one per row."""
+    found: list[Finding] = []
+    if len(coords) < 2 or len(shape) < 2:
+        return found
+    arr = np.array(coords)
+    name = _name(label)
+    # entries indexed by an integer input: x[n, y[n]]
+    for j, y in enumerate(others):
+        if not (isinstance(y, np.ndarray) and np.issubdtype(y.dtype, np.integer)):
+            continue
+        if y.shape == shape[:1] and len(shape) == 2:
+            if np.all(y[arr[:, 0]] == arr[:, 1]):
+                found.append(Finding(
+                    f"input {label}: every wrong coordinate found is an entry {name}[n, y[n]] "
+                    f"picked by the integer input {j} (one entry per row: a loss's label "
+                    f"entries, {len(coords)} of them checked)", "pattern", input_index))
+                return found
+        if y.shape == shape[:-1] and len(shape) >= 2:
+            if np.all(y[tuple(arr[:, :-1].T)] == arr[:, -1]):
+                found.append(Finding(
+                    f"input {label}: every wrong coordinate found is an entry picked by the "
+                    f"integer input {j} along the last axis ({len(coords)} checked)",
+                    "pattern", input_index))
+                return found
+    # the border of the last two (spatial) axes
+    if len(shape) >= 3 and len(coords) >= 3:
+        h, w = shape[-2], shape[-1]
+        if h >= 4 and w >= 4:
+            on_border = ((arr[:, -2] == 0) | (arr[:, -2] == h - 1)
+                         | (arr[:, -1] == 0) | (arr[:, -1] == w - 1))
+            if on_border.all():
+                found.append(Finding(
+                    f"input {label}: every wrong coordinate found lies on the border of the "
+                    f"last two axes ({len(coords)} checked): padding or edge handling?",
+                    "pattern", input_index))
+                return found
+    if len(coords) >= 3 and len(set(arr[:, 0])) == len(coords) \
+            and len(set(map(tuple, arr[:, 1:]))) > 1:
+        found.append(Finding(
+            f"input {label}: the wrong coordinates found lie in {len(coords)} different rows "
+            f"at different positions ({', '.join(str(c) for c in coords[:4])}): one entry "
+            "per row?", "pattern", input_index))
+    return found

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GradientError
+from ..errors import GradientError, InconclusiveError
 
-__all__ = ["Finding", "Kink", "InputResult", "Report"]
+__all__ = ["Finding", "Kink", "InputResult", "Report", "VERDICTS", "format_pair"]
 
 
 class Finding(str):
@@ -71,28 +71,43 @@ class Kink:
         }
 
 
-@dataclass
+VERDICTS = ("ok", "failed", "inconclusive")
+
+
+@dataclass(frozen=True)
 class InputResult:
-    """What the check found for one input."""
+    """What the check concluded for one input (assembled once, never revised).
+
+    ``verdict`` is ``"ok"`` (proven right to within ``tol``), ``"failed"``
+    (evidence of a bug), ``"inconclusive"`` (neither could be shown; the
+    report's notes say why) or ``"skipped"`` (not a checked input).
+    ``status`` is the word shown in the table (``ok``, ``ok (kinks)``,
+    ``FAIL``, ``SHAPE``, ``DTYPE``, ``NAN``, ``TYPE``, ``ERROR``,
+    ``inconclusive``, ``skipped``).
+    """
 
     index: int
     name: str | None
     shape: tuple[int, ...]
     dtype: str
     checked: bool = True
-    ok: bool = True
-    status: str = "ok"  # ok | FAIL | SHAPE | DTYPE | NAN | MISSING | skipped | inconclusive
+    verdict: str = "ok"
+    status: str = "ok"
     max_rel_error: float = 0.0
     tol: float = 0.0
     tol_reason: str = ""
     step: float = float("nan")
-    worst: list[tuple[tuple[int, ...], float, float]] = field(default_factory=list)
+    worst: tuple[tuple[tuple[int, ...], float, float], ...] = ()
     n_directions: int = 0
-    diagnosis: list[str] = field(default_factory=list)
-    numeric: np.ndarray | None = None  # full numerical gradient (mode="full" only)
-    analytic: np.ndarray | None = None  # the gradient the backward returned
-    # (max_rel_error, tol) before a ties verdict, so that a float64 re-check can undo it
-    before_ties: tuple[float, float] | None = field(default=None, repr=False)
+    diagnosis: tuple[str, ...] = ()
+    numeric: np.ndarray | None = field(default=None, repr=False, compare=False)
+    analytic: np.ndarray | None = field(default=None, repr=False, compare=False)
+    reason: str = ""  # why inconclusive, or which call raised (ERROR)
+
+    @property
+    def ok(self) -> bool:
+        """True when proven right (or not checked)."""
+        return self.verdict in ("ok", "skipped")
 
     @property
     def label(self) -> str:
@@ -106,6 +121,7 @@ class InputResult:
             "dtype": self.dtype,
             "checked": self.checked,
             "ok": self.ok,
+            "verdict": self.verdict,
             "status": self.status,
             "max_rel_error": _num(self.max_rel_error),
             "tol": _num(self.tol),
@@ -117,6 +133,7 @@ class InputResult:
             ],
             "n_directions": self.n_directions,
             "diagnosis": list(self.diagnosis),
+            "reason": self.reason,
         }
 
 
@@ -138,16 +155,31 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
 
+def format_pair(a: float, b: float) -> tuple[str, str]:
+    """Two numbers with enough significant digits that they visibly differ
+    (``0.1082340`` vs ``0.1082345``, not ``0.108234`` twice)."""
+    a, b = float(a), float(b)
+    if not (math.isfinite(a) and math.isfinite(b)) or a == b:
+        return _fmt(a), _fmt(b)
+    big = max(abs(a), abs(b))
+    rel = abs(a - b) / big
+    digits = 3 if rel >= 1e-2 else min(17, int(math.ceil(-math.log10(rel))) + 2)
+    return f"{a:.{digits}g}", f"{b:.{digits}g}"
+
+
 @dataclass
 class Report:
     """The result of :func:`gradproof.check_vjp`.
 
-    ``ok`` is True when the check found no evidence of a bug. ``str(report)``
-    is a readable table; :meth:`raise_if_failed` raises
-    :class:`gradproof.GradientError` with that table.
+    ``verdict`` is the worst of the checked inputs' verdicts: ``"failed"``
+    (evidence of a bug), ``"inconclusive"`` (not proven either way) or
+    ``"ok"`` (every checked input proven right). ``ok`` is True only for
+    ``"ok"``. ``str(report)`` is a readable table; :meth:`raise_if_failed`
+    raises :class:`gradproof.GradientError` on a failure and
+    :class:`gradproof.InconclusiveError` (a subclass) on an inconclusive check.
     """
 
-    ok: bool
+    verdict: str
     n_evals: int
     inputs: list[InputResult]
     problems: list[Finding] = field(default_factory=list)
@@ -160,17 +192,27 @@ class Report:
     n_backward: int = 0
     function: str = ""
 
+    @property
+    def ok(self) -> bool:
+        """True only when the verdict is ``"ok"``: every checked input proven right."""
+        return self.verdict == "ok"
+
     # ------------------------------------------------------------------
     def raise_if_failed(self) -> Report:
-        """Raise :class:`gradproof.GradientError` (an ``AssertionError``) unless ``ok``."""
-        if not self.ok:
+        """Raise unless ``ok``: :class:`gradproof.GradientError` (an ``AssertionError``)
+        on a failure, :class:`gradproof.InconclusiveError` when nothing was proven."""
+        __tracebackhide__ = True
+        if self.verdict == "failed":
             raise GradientError(str(self), report=self)
+        if self.verdict != "ok":
+            raise InconclusiveError(str(self), report=self)
         return self
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dictionary of the whole report."""
         return {
             "ok": self.ok,
+            "verdict": self.verdict,
             "function": self.function,
             "n_evals": self.n_evals,
             "n_backward": self.n_backward,
@@ -194,7 +236,8 @@ class Report:
             worst = ""
             if r.worst:
                 c, a, n = r.worst[0]
-                worst = f"{c}: {_fmt(a)} vs {_fmt(n)}"
+                fa, fn = format_pair(a, n)
+                worst = f"{c}: {fa} vs {fn}"
             rows.append(
                 [
                     str(r.index),
@@ -222,6 +265,9 @@ class Report:
             kinks.append(f"... and {len(self.kinks) - 5} more")
         found = [
             ("problems", "problems", [str(p) for p in self.problems]),
+            ("unproven", "not proven (inconclusive or not run)",
+             [f"input {r.label} ({r.status}): {r.reason}" for r in self.inputs
+              if r.checked and r.reason]),
             ("kinks", f"kinks ({len(self.kinks)} non-differentiable points, not errors)", kinks),
             ("tolerances", "tolerances",
              [f"input {r.label}: {r.tol_reason}" for r in self.inputs
@@ -230,8 +276,12 @@ class Report:
         ]
         return [section for section in found if section[2]]
 
+    def headline(self) -> str:
+        """``OK``, ``FAILED`` or ``INCONCLUSIVE``."""
+        return {"ok": "OK", "failed": "FAILED"}.get(self.verdict, "INCONCLUSIVE")
+
     def __str__(self) -> str:
-        head = "gradproof: " + ("OK" if self.ok else "FAILED")
+        head = "gradproof: " + self.headline()
         name = f" {self.function}" if self.function else ""
         lines = [f"{head}{name} ({self.run_summary()})"]
         header = ["input", "name", "shape", "dtype", "status", "max rel err", "tol",
@@ -255,4 +305,5 @@ class Report:
 
     def __repr__(self) -> str:
         bad = [r.index for r in self.inputs if not r.ok]
-        return f"<gradproof Report ok={self.ok} inputs={len(self.inputs)} failed={bad}>"
+        return (f"<gradproof Report verdict={self.verdict} inputs={len(self.inputs)} "
+                f"not ok={bad}>")

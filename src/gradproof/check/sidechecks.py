@@ -35,7 +35,7 @@ from .arrays import (
 from .calls import Call, phi_of
 from .report import Finding
 
-__all__ = ["SideResult", "run_side_checks"]
+__all__ = ["SideResult", "run_side_checks", "noise_levels"]
 
 
 @dataclass
@@ -81,6 +81,7 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
     side = SideResult(grad_noise=[None] * len(originals))
     # --- first forward --------------------------------------------------------
     args0 = deepcopy_inputs(originals)
+    call.stage = "the first forward call"
     outs0, cache0 = call.forward(args0)
     side.outs = outs0
     mutated_fwd = _mutated_inputs(args0, originals)
@@ -115,6 +116,7 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
     d1_arg = tuple(None if d is None else (np.copy(d) if isinstance(d, np.ndarray) else d)
                    for d in d1)
     cache_snap = snapshot(cache0)
+    call.stage = "the first backward call"
     g1 = call.grads_per_input(call.backward(d1_arg, cache0))
     for j, (d, ref) in enumerate(zip(d1_arg, d1_ref)):
         if isinstance(d, np.ndarray) and not np.array_equal(d, ref):
@@ -199,6 +201,7 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
 
     # --- repeatability ----------------------------------------------------------
     d1_again = tuple(None if d is None else np.copy(d) for d in d1_ref)
+    call.stage = "the repeat of the backward on the same cache"
     g1b = call.grads_per_input(call.backward(_scalar_like(d1_again, d1), cache0))
     if not changed:
         for i in sorted(checked):
@@ -215,6 +218,7 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
 
     # --- determinism of the forward ---------------------------------------------
     args1 = deepcopy_inputs(originals)
+    call.stage = "the second forward call (determinism)"
     outs1, cache1 = call.forward(args1)
     for j, (a, b) in enumerate(zip(outs0, outs1)):
         if a.shape != b.shape or not np.allclose(
@@ -233,6 +237,7 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
 
     # --- linearity in dout -------------------------------------------------------
     d2 = call.make_douts(outs0, rng)
+    call.stage = "the backward calls of the linearity check"
     g2 = call.grads_per_input(call.backward(_copy(d2), cache1))
     args2 = deepcopy_inputs(originals)
     _, cache2 = call.forward(args2)
@@ -281,23 +286,31 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
             "dout: look for abs(dout), dout**2, a max over dout, or dout used in a mask",
             "nonlinear", i))
 
-    # --- rounding-noise level of one evaluation of phi, per perturbed input -----
-    # Rounding errors in parts of the forward that do not depend on the perturbed
-    # input are identical in every evaluation and cancel in differences; what
-    # changes is bounded (backward-error model, root-sum-square of independent
-    # errors) by the output's rounding and the perturbed input's own term.
-    out_noise = machine_eps(np.float64) * abs(side.phi0) * 4
-    for o, d in zip(outs0, d1_ref):
+    side.noise = noise_levels(outs0, d1_ref, side.grads, originals, side.phi0)
+    return side
+
+
+def noise_levels(outs: tuple, douts: tuple, grads: dict, originals: tuple,
+                 phi0: float) -> list[float]:
+    """The rounding-noise level of one evaluation of ``phi``, per perturbed input.
+
+    Rounding errors in parts of the forward that do not depend on the perturbed
+    input are identical in every evaluation and cancel in differences; what
+    changes is bounded (backward-error model, root-sum-square of independent
+    errors) by the output's rounding and the perturbed input's own term.
+    """
+    out_noise = machine_eps(np.float64) * abs(phi0) * 4
+    for o, d in zip(outs, douts):
         if d is not None:
             out_noise += 2 * machine_eps(o.dtype) * safe_norm(
                 np.asarray(d, np.float64) * np.asarray(o, np.float64))
-    side.noise = [out_noise] * len(originals)
-    for i, g in side.grads.items():
+    noise = [out_noise] * len(originals)
+    for i, g in grads.items():
         if g is not None:
             x = originals[i]
-            side.noise[i] = out_noise + 2 * machine_eps(x.dtype) * safe_norm(
+            noise[i] = out_noise + 2 * machine_eps(x.dtype) * safe_norm(
                 g.astype(np.float64) * x.astype(np.float64))
-    return side
+    return noise
 
 
 def _broadcastable(g: np.ndarray, x: np.ndarray) -> bool:

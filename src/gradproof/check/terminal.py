@@ -25,11 +25,13 @@ _STATUS_STYLE = {
     "ok (kinks)": "green",
     "skipped": "dim",
     "inconclusive": "yellow",
+    "not checked": "yellow",
 }
 
 
 # section of the report -> rich style
-_SECTION_STYLE = {"problems": "red", "kinks": "yellow", "tolerances": "dim", "notes": "cyan"}
+_SECTION_STYLE = {"problems": "red", "unproven": "yellow", "kinks": "yellow", "tolerances": "dim",
+                  "notes": "cyan"}
 
 
 def use_color(stream: IO[str], choice: str = "auto") -> bool:
@@ -66,7 +68,8 @@ def _render_rich(report: Report, stream: IO[str]) -> None:
 
     console = Console(file=stream, force_terminal=True, highlight=False, soft_wrap=False,
                       width=max(_terminal_width(stream), 100))
-    verdict = Text("OK", style="bold green") if report.ok else Text("FAILED", style="bold red")
+    verdict = Text(report.headline(), style={"ok": "bold green", "failed": "bold red"}.get(
+        report.verdict, "bold yellow"))
     head = Text("gradproof: ").append(verdict)
     if report.function:
         head.append(f" {report.function}", style="bold")
