@@ -215,6 +215,10 @@ def _zeros(spec: Spec, grads: tuple, ref_grads: tuple | None, name: str,
     zero = [not np.any(g) for g in grads]
     needed = [bool(np.any(r)) for r in ref_grads]
     if all(zero) and any(needed):
+        if spec.kind != "layer":
+            raise Unusable("not-implemented", finding("not-implemented", (
+                f"{name} returns {spec.grad_names[0]} all zeros (the template's initial "
+                "value?): its gradient is not implemented yet")))
         raise Unusable("not-implemented", finding(
             "not-implemented", f"{name} returns all zeros (the template's initial value?): "
             "not implemented yet"))
@@ -232,18 +236,31 @@ def _compare_reference(spec: Spec, grads: tuple, ref_grads: tuple, dims: dict,
             continue
         g = g.reshape(r.shape)
         text, err = summarize_values(g, r, gname, dims)
-        if err <= TOL_GRAD[dtype]:
-            continue
-        hint = _small_error(spec, g, r, gname)
-        if gname in checker_wrong:
-            if hint:
-                found.append(finding("hint", hint))
+        if err <= TOL_GRAD[dtype] or gname in checker_wrong:
             continue
         found.append(finding("reference", (
             f"{text} (against gradproof.nn.functional's gradient at the same dout; the "
             "forward matches the reference, so the backward must too)")))
+
+
+def _hints(spec: Spec, args: tuple, grads: tuple, ref_grads: tuple, options: dict,
+           dims: dict) -> list[dict]:
+    """What a wrong gradient's difference from the reference looks like, in words."""
+    out = []
+    for gname, g, r in zip(spec.grad_names, grads, ref_grads):
+        r = np.asarray(r)
+        if g.size == r.size:
+            hint = _small_error(spec, g.reshape(r.shape), r, gname)
+            if hint:
+                out.append(finding("hint", hint))
+    if spec.gradient_hint is not None:
+        try:
+            hint = spec.gradient_hint(args, grads, ref_grads, options, dims)
+        except Exception:  # noqa: BLE001 - a hint that does not apply
+            hint = ""
         if hint:
-            found.append(finding("hint", hint))
+            out.append(finding("hint", hint))
+    return out
 
 
 def _small_error(spec: Spec, g: np.ndarray, r: np.ndarray, gname: str) -> str:
@@ -406,6 +423,8 @@ def grade_backward(spec: Spec, forward: Callable, backward: Callable | None, nam
         if any(f["kind"] in ("inplace-dout", "inplace-cache", "shape", "zeros")
                for f in case_found) and case_status in ("correct", "inconclusive"):
             case_status = "wrong"
+        if case_status == "wrong" and ref_grads and spec.exact_reference:
+            case_found += _hints(spec, args, grads, ref_grads, fwd.variant.options, case.dims)
         for f in case_found:
             if f["kind"] not in ("note", "dtype"):
                 f["message"] += f" [case: {case.label}]"

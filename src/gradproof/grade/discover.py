@@ -1,8 +1,10 @@
 """Which files belong to which student: ``gradproof grade PATH...``.
 
 * A file is one submission.
-* A folder that is a Python package (has ``__init__.py``), or that holds one
-  (``alice/cs231n/__init__.py``), is one submission: every gradable file in it.
+* A folder that is a Python package (has ``__init__.py``), that holds one
+  (``alice/cs231n/__init__.py``), or whose gradable files have the assignments'
+  names (``layers.py``, ``rnn_layers.py``, ``linear_svm.py``...) with no
+  sub-folder holding more, is one submission: every gradable file in it.
 * Any other folder is a class: each sub-folder is one student (every gradable
   file inside, at any depth), and each gradable file directly in it is one
   student too.
@@ -49,11 +51,25 @@ def _gradable_files(folder: Path) -> list[Path]:
     return out
 
 
+# the assignments' own file names: a folder holding them directly is one student's
+ASSIGNMENT_FILES = {"layers", "rnn_layers", "layer_utils", "fast_layers", "linear_svm",
+                    "softmax", "linear_classifier", "neural_net", "fc_net", "cnn"}
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return [sub for sub in sorted(folder.iterdir())
+            if sub.is_dir() and not sub.name.startswith(".") and sub.name not in _SKIP]
+
+
 def _is_single(folder: Path) -> bool:
-    if (folder / "__init__.py").is_file():
+    """One student's folder: a package, a folder holding a package, or a folder whose
+    gradable files carry the assignment's names (layers.py) with no student sub-folders."""
+    subs = _subfolders(folder)
+    if (folder / "__init__.py").is_file() or any((s / "__init__.py").is_file() for s in subs):
         return True
-    return any((sub / "__init__.py").is_file() for sub in folder.iterdir()
-               if sub.is_dir() and not sub.name.startswith("."))
+    top = [p for p in folder.glob("*.py") if names_in_source(p)]
+    return bool(top) and all(p.stem in ASSIGNMENT_FILES for p in top) and \
+        not any(_gradable_files(s) for s in subs)
 
 
 def discover(paths: list[str | Path]) -> list[Submission]:

@@ -181,6 +181,10 @@ def as_text(value: Any) -> str:
     shape = getattr(value, "shape", None)
     if shape is not None and getattr(value, "dtype", None) is not None:
         return f"an array of shape {tuple(shape)}"
+    if value is None:
+        return "None"
     if isinstance(value, (tuple, list)):
+        if all(v is None for v in value):
+            return "(" + ", ".join("None" for _ in value) + ")"
         return f"a {type(value).__name__} of {len(value)} values"
     return f"{type(value).__name__} {value!r}"[:80]

@@ -200,8 +200,8 @@ def grade_forward(spec: Spec, fn: Callable, files: Iterable[str], seed: int = 0
             if index == 0 and _all_zero(outs, ref):
                 result.status = "not-implemented"
                 found.append(finding("not-implemented", (
-                    f"{what} returns all zeros for {', '.join(spec.out_names)} (the "
-                    "template's initial value?): not implemented yet")))
+                    f"{what} returns {'a loss of 0' if spec.kind != 'layer' else 'all zeros'}"
+                    " (the template's initial value?): not implemented yet")))
                 return result
             diffs, err = compare(spec, case, outs, ref, dtype)
             diffs += _hints(spec, args, outs, diffs)

@@ -164,7 +164,8 @@ def rows_of(functions: list[dict]) -> list[dict[str, Any]]:
 
 
 def _status_word(status: str) -> str:
-    return {"wrong": "WRONG", "error": "ERROR", "timeout": "TIMEOUT"}.get(status, status)
+    return {"wrong": "WRONG", "error": "ERROR", "timeout": "TIMEOUT",
+            "not graded": "-"}.get(status, status)
 
 
 def format_text(graded: list[Graded], summary: bool = True, notes: bool = False) -> str:

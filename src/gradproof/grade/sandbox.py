@@ -308,6 +308,11 @@ def grade_files(files: list[str | Path], limits: Limits | None = None, seed: int
                                                        f"the grading process failed: {how}"))]})
             break
         todo = remaining()
+    for i in range(len(paths)):
+        for name in found[i] if i in found else fallback[i]:
+            results.setdefault((i, name), {"name": name, "status": "error", "findings": [
+                finding("garbled", f"the result for {name} did not arrive intact (something "
+                        "wrote into the grader's channel)")]})
     for i, outcome in enumerate(outcomes):
         order = found.get(i, fallback[i])
         extra = [n for (j, n) in results if j == i and n not in order]

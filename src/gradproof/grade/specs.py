@@ -83,6 +83,8 @@ class Spec:
     state_check: Callable | None = None  # (args after the student's call, ref) -> findings
     forward_hints: tuple[tuple[str, Callable[[tuple], tuple]], ...] = ()  # classic bugs
     small_error_hint: str = ""  # said when every coordinate of a gradient is off a little
+    # (args, grads, reference grads, variant options, dims) -> a sentence, or ""
+    gradient_hint: Callable[..., str] | None = None
     exact_reference: bool = True  # False: the reference's values are not the only right ones
     seeded: bool = False  # re-seed NumPy's global generator before each call (dropout)
 
@@ -523,13 +525,37 @@ _REG_VARIANTS = (Variant("regularization reg * sum(W**2) (gradient 2 * reg * W)"
                          options={"reg_factor": 0.5}))
 
 
+def _classifier_hint(args: tuple, grads: tuple, ref_grads: tuple, options: dict,
+                     dims: dict) -> str:
+    """dW = a * (data term) + b * reg * W: which of the two is off, and by how much."""
+    from .findings import name_factor
+
+    W, _, _, reg = args
+    g = np.asarray(grads[0], np.float64).ravel()
+    c = options.get("reg_factor", 1.0)
+    data = np.asarray(ref_grads[0], np.float64).ravel() - 2 * c * reg * W.ravel()
+    columns = [data, reg * W.ravel()] if reg else [data]
+    basis = np.stack(columns, axis=1)
+    coef, *_ = np.linalg.lstsq(basis, g, rcond=None)
+    if np.linalg.norm(basis @ coef - g) > 1e-6 * np.linalg.norm(g):
+        return ""
+    words = []
+    if abs(coef[0] - 1) > 1e-3:
+        words.append(f"the data term of dW is off: {name_factor(coef[0], dims)}")
+    if reg and abs(coef[1] - 2 * c) > 1e-3:
+        loss_words = "reg * sum(W**2)" if c == 1 else f"{c:g} * reg * sum(W**2)"
+        words.append(f"the regularization term of dW is {coef[1]:.3g} * reg * W; the "
+                     f"gradient of the loss's {loss_words} is {2 * c:g} * reg * W")
+    return "; ".join(words)
+
+
 def _classifier(name: str, loss: Callable) -> Spec:
     return Spec(name, (), ("W", "X", "y", "reg"), (0,), (
         Case("notebook shapes, reg = 0.1", {"N": 12, "D": 7, "C": 4}, _classifier_inputs(0.1)),
         Case("no regularization", {"N": 9, "D": 5, "C": 3}, _classifier_inputs(0.0)),
         Case("N = 1", {"N": 1, "D": 6, "C": 5}, _classifier_inputs(0.5)),
     ), _classifier_reference(loss), kind="classifier", out_names=("loss",),
-        variants=_REG_VARIANTS)
+        variants=_REG_VARIANTS, gradient_hint=_classifier_hint)
 
 
 SPECS = SPECS + (
