@@ -104,7 +104,19 @@ def describe_exception(exc: BaseException, files: Iterable[str]) -> str:
     name = type(exc).__name__
     head = f"raised {name}: {text}" if text else f"raised {name}"
     place = where_text(locate(exc, files))
-    return f"{head} ({place})" if place else head
+    head = f"{head} ({place})" if place else head
+    for clue, advice in _NUMPY_CHANGES:
+        if clue in str(exc):
+            return f"{head}; {advice}"
+    return head
+
+
+# messages of code that ran under an older NumPy: what changed
+_NUMPY_CHANGES = (
+    ("only 0-dimensional arrays can be converted", "NumPy 2 no longer turns a one-element "
+     "array into a number: use a.item() or a[0]"),
+    ("only length-1 arrays can be converted", "use a.item() or a[0] to get the number"),
+)
 
 
 # --------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import types
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 from .backward import BackwardResult, combine, grade_backward
 from .findings import describe_exception, finding
 from .forward import ForwardResult, grade_forward
@@ -41,8 +43,9 @@ def _package_root(path: Path) -> tuple[Path, list[str]] | None:
 
 
 def install_shims() -> None:
-    """``past.builtins`` (the ``future`` package), imported by the 2017-2019 templates
-    for ``xrange``: a stand-in when it is not installed."""
+    """What old submissions need from old libraries: ``past.builtins`` (the ``future``
+    package, imported by the 2017-2019 templates for ``xrange``) when it is not
+    installed, and NumPy's aliases ``np.float``, ``np.int``... (removed in 1.24)."""
     try:
         importlib.import_module("past.builtins")
     except ImportError:
@@ -55,6 +58,11 @@ def install_shims() -> None:
         past.builtins = builtins
         sys.modules.setdefault("past", past)
         sys.modules.setdefault("past.builtins", builtins)
+    # NumPy 1.24 removed these aliases of Python types; submissions from before use them
+    for name, value in (("float", float), ("int", int), ("bool", bool), ("object", object),
+                        ("complex", complex), ("str", str)):
+        if name not in vars(np):
+            setattr(np, name, value)
 
 
 def load_student_file(path: str | Path) -> ModuleType:
