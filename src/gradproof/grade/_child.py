@@ -34,6 +34,7 @@ import numpy  # noqa: F401 - imported before the student's code, so the guard se
 
 from . import runner as _runner
 from .findings import describe_exception, finding
+from .legacy import install_shims
 
 _GUARDED = ("gradproof", "numpy", "builtins", "os", "json", "hmac", "hashlib", "math")
 
@@ -143,7 +144,7 @@ def main(argv: list[str]) -> None:
     files = job["files"]
     todo = {int(i): names for i, names in job["todo"].items()}
     blocked = {int(i): b for i, b in job.get("blocked", {}).items()}
-    _runner.install_shims()  # before the guard: the aliases are the grader's doing
+    install_shims()  # before the guard: the aliases are the grader's doing
     guard = Guard()
     _limit(job["memory_mb"], job["cpu_s"])
     channel.send("ready")
@@ -153,14 +154,14 @@ def main(argv: list[str]) -> None:
             continue
         channel.send("import", file=i)
         try:
-            module = _runner.load_student_file(path)
+            module, notes = _runner.load_student_file(path)
         except BaseException as exc:  # noqa: BLE001 - SystemExit at import too
             kind = "syntax-error" if isinstance(exc, SyntaxError) else "import-error"
             channel.send("import-error", file=i, finding=finding(
                 kind, f"importing {os.path.basename(path)} {describe_exception(exc, files)}"))
             continue
         names = _runner.functions_in(module)
-        channel.send("found", file=i, names=names)
+        channel.send("found", file=i, names=names, notes=notes)
         grader = _runner.FileGrader(module, files, seed=job["seed"],
                                     max_evals=job["max_evals"], blocked=blocked.get(i))
         wanted = todo[i] if todo[i] is not None else names

@@ -116,6 +116,8 @@ _NUMPY_CHANGES = (
     ("only 0-dimensional arrays can be converted", "NumPy 2 no longer turns a one-element "
      "array into a number: use a.item() or a[0]"),
     ("only length-1 arrays can be converted", "use a.item() or a[0] to get the number"),
+    ("cannot be interpreted as an integer", "in Python 3 / between integers gives a float: "
+     "use // for sizes and indices"),
 )
 
 

@@ -93,10 +93,12 @@ def _summary_html(graded: list[Graded]) -> str:
     return "\n".join(parts)
 
 
-def _findings_html(items: list[dict]) -> str:
+def _findings_html(items: list[dict], whole_file: set[str]) -> str:
     lis = []
     for item in items:
         for f in item["findings"]:
+            if f["message"] in whole_file:
+                continue
             cls = ' class="note"' if f["kind"] in NOTE_KINDS else ""
             lis.append(f"<li{cls}><code>{_e(item['name'])}</code> "
                        f"<b>{_e(f['kind'])}</b>: {_e(f['message'])}</li>")
@@ -110,8 +112,11 @@ def _student_html(k: int, g: Graded) -> str:
              f"{g.score:.2f}</span></h2>",
              f'<p class="meta">{n_ok} of {len(fns)} functions correct &middot; '
              f"<code>{_e(g.submission.path)}</code> &middot; {g.seconds:.1f} s</p>"]
+    whole_file = {p["message"] for p in g.problems()}
     for p in g.problems():
         parts.append(f"<p><b>{_e(p['kind'])}</b>: {_e(p['message'])}</p>")
+    for note in g.notes():
+        parts.append(f'<p class="meta">note: {_e(note)}</p>')
     current = None
     for row in rows_of(fns):
         if row["file"] != current:
@@ -122,7 +127,7 @@ def _student_html(k: int, g: Graded) -> str:
                          "<th>backward</th><th>findings</th></tr>")
         parts.append(f"<tr><td><code>{_e(row['label'])}</code></td>"
                      f"<td>{_badge(row['forward'])}</td><td>{_badge(row['backward'])}</td>"
-                     f"<td>{_findings_html(row['items'])}</td></tr>")
+                     f"<td>{_findings_html(row['items'], whole_file)}</td></tr>")
     if current is not None:
         parts.append("</table>")
     if g.output.strip():

@@ -60,6 +60,9 @@ class Graded:
                 out.append(entry)
         return out
 
+    def notes(self) -> list[str]:
+        return [n for o in self.outcomes for n in o.notes]
+
     def problems(self) -> list[dict[str, str]]:
         found = [o.problem for o in self.outcomes if o.problem]
         if not self.submission.files:
@@ -77,7 +80,7 @@ class Graded:
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.submission.path), "name": self.submission.name,
                 "score": self.score, "functions": self.functions(),
-                "problems": self.problems(), "output": self.output,
+                "problems": self.problems(), "notes": self.notes(), "output": self.output,
                 "seconds": round(self.seconds, 2)}
 
 
@@ -87,13 +90,15 @@ def class_summary(graded: list[Graded]) -> dict[str, Any]:
     findings: dict[tuple[str, str], dict[str, Any]] = {}
     for g in graded:
         seen: set[tuple[str, str]] = set()
+        whole_file = {p["message"] for p in g.problems()}
         for f in g.functions():
             per_function[f["name"]][f["status"]] += 1
             for item in f["findings"]:
                 if item["kind"] in NOTE_KINDS or item["kind"] in ("hint", "inconclusive"):
                     continue
-                key = (f["name"], item["kind"])
-                entry = findings.setdefault(key, {"function": f["name"], "kind": item["kind"],
+                where = "(whole file)" if item["message"] in whole_file else f["name"]
+                key = (where, item["kind"])
+                entry = findings.setdefault(key, {"function": where, "kind": item["kind"],
                                                   "students": 0,
                                                   "example": _short(item["message"])})
                 if key not in seen:
@@ -176,8 +181,11 @@ def format_text(graded: list[Graded], summary: bool = True, notes: bool = False)
         n_ok = sum(f["status"] == "correct" for f in functions)
         lines.append(f"=== {g.submission.name}: score {g.score:.2f} ({n_ok} of "
                      f"{len(functions)} functions correct)  [{g.submission.path}]")
+        whole_file = {p["message"] for p in g.problems()}
         for p in g.problems():
             lines.append(f"  ! {p['message']}")
+        for note in g.notes():
+            lines.append(f"  note: {note}")
         current = None
         for row in rows_of(functions):
             if row["file"] != current:
@@ -188,7 +196,7 @@ def format_text(graded: list[Graded], summary: bool = True, notes: bool = False)
                          f"{_status_word(row['backward']):<16}")
             for item in row["items"]:
                 for fd in item["findings"]:
-                    if fd["kind"] in NOTE_KINDS and not notes:
+                    if fd["kind"] in NOTE_KINDS and not notes or fd["message"] in whole_file:
                         continue
                     lines.append(f"        {item['name']}: {fd['message']}")
         if g.output.strip():
@@ -204,9 +212,10 @@ def format_text(graded: list[Graded], summary: bool = True, notes: bool = False)
 def _summary_lines(s: dict[str, Any]) -> list[str]:
     lines = [f"=== class summary: {s['submissions']} submissions, mean score "
              f"{s['mean_score']:.2f}",
-             f"    {'function':<28} " + " ".join(f"{st:>15}" for st in STATUSES)]
+             f"    {'function':<28} " + " ".join(f"{st:>{len(st) + 1}}" for st in STATUSES)]
     for f in s["functions"]:
-        lines.append(f"    {f['name']:<28} " + " ".join(f"{f[st]:>15}" for st in STATUSES))
+        lines.append(f"    {f['name']:<28} "
+                     + " ".join(f"{f[st]:>{len(st) + 1}}" for st in STATUSES))
     if s["common_findings"]:
         lines.append("  most common findings:")
         for e in s["common_findings"]:

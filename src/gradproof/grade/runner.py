@@ -16,14 +16,13 @@ import types
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
-
 from .backward import BackwardResult, combine, grade_backward
 from .findings import describe_exception, finding
 from .forward import ForwardResult, grade_forward
+from .legacy import install_shims, python2_prints
 from .specs import SPEC_BY_NAME, SPECS, Spec
 
-__all__ = ["install_shims", "load_student_file", "functions_in", "FileGrader"]
+__all__ = ["load_student_file", "functions_in", "FileGrader"]
 
 _counter = itertools.count()
 
@@ -42,37 +41,16 @@ def _package_root(path: Path) -> tuple[Path, list[str]] | None:
     return top, parts[1:]
 
 
-def install_shims() -> None:
-    """What old submissions need from old libraries: ``past.builtins`` (the ``future``
-    package, imported by the 2017-2019 templates for ``xrange``) when it is not
-    installed, and NumPy's aliases ``np.float``, ``np.int``... (removed in 1.24)."""
-    try:
-        importlib.import_module("past.builtins")
-    except ImportError:
-        past = types.ModuleType("past")
-        builtins = types.ModuleType("past.builtins")
-        builtins.xrange = range
-        builtins.basestring = str
-        builtins.unicode = str
-        builtins.long = int
-        past.builtins = builtins
-        sys.modules.setdefault("past", past)
-        sys.modules.setdefault("past.builtins", builtins)
-    # NumPy 1.24 removed these aliases of Python types; submissions from before use them
-    for name, value in (("float", float), ("int", int), ("bool", bool), ("object", object),
-                        ("complex", complex), ("str", str)):
-        if name not in vars(np):
-            setattr(np, name, value)
-
-
-def load_student_file(path: str | Path) -> ModuleType:
-    """Import a student's file under a private name; exceptions propagate (the caller reports).
+def load_student_file(path: str | Path) -> tuple[ModuleType, list[str]]:
+    """Import a student's file under a private name: ``(module, notes)``; exceptions
+    propagate (the caller reports them).
 
     A file inside a package (``cs231n/layers.py`` with ``cs231n/__init__.py``) is
     imported as a module of that package, so that its relative imports work
-    (``from .layers import *``); the package's ``__init__.py`` is not run. The
-    folder above the package goes first on ``sys.path`` for absolute imports
-    (``from cs231n.layers import *``).
+    (``from .layers import *``); no package's ``__init__.py`` is run. The folder
+    above the package goes first on ``sys.path`` for absolute imports
+    (``from cs231n.layers import *``). A file that does not parse because of
+    Python 2 ``print`` statements is run with them rewritten (a note says so).
     """
     install_shims()
     path = Path(path).resolve()
@@ -81,19 +59,39 @@ def load_student_file(path: str | Path) -> ModuleType:
     if found is None:
         sys.path.insert(0, str(path.parent))
         name = f"_gradproof_student_{k}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
+    else:
+        top, below = found
+        sys.path.insert(0, str(top.parent))
+        name = f"_gradproof_package_{k}"
+        _synthetic_package(name, top)
+        for depth in range(1, len(below)):
+            _synthetic_package(".".join([name, *below[:depth]]), top.joinpath(*below[:depth]))
+        name = ".".join([name, *below])
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
         spec.loader.exec_module(module)
-        return module
-    top, below = found
-    sys.path.insert(0, str(top.parent))
-    package = f"_gradproof_package_{k}"
-    pkg = types.ModuleType(package)
-    pkg.__path__ = [str(top)]
-    pkg.__package__ = package
-    sys.modules[package] = pkg
-    return importlib.import_module(".".join([package, *below]))
+        return module, []
+    except SyntaxError as exc:
+        converted = python2_prints(path.read_text(errors="replace"))
+        if converted is None:
+            raise
+        try:
+            code = compile(converted, str(path), "exec")
+        except SyntaxError:
+            raise exc from None
+    vars(module).setdefault("xrange", range)
+    exec(code, vars(module))  # noqa: S102 - the student's own file, in the sandbox
+    return module, [f"{path.name} is Python 2 code: its print statements were run as "
+                    "print() calls"]
+
+
+def _synthetic_package(name: str, folder: Path) -> None:
+    package = types.ModuleType(name)
+    package.__path__ = [str(folder)]
+    package.__package__ = name
+    sys.modules[name] = package
 
 
 def functions_in(module: ModuleType) -> list[str]:

@@ -51,6 +51,7 @@ class FileOutcome:
     path: str
     results: list[dict] = field(default_factory=list)
     problem: dict | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 _DEF = re.compile(r"^(?:def\s+(\w+)\s*\(|(\w+)\s*=)", re.M)
@@ -251,6 +252,7 @@ def grade_files(files: list[str | Path], limits: Limits | None = None, seed: int
             phase[0] = None
         elif event == "found":
             found[i] = m["names"]
+            outcomes[i].notes = [str(n) for n in m.get("notes", [])]
             phase[0] = None
         elif event == "start":
             phase[0] = ("grade", i, m["name"])
