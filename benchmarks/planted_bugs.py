@@ -113,6 +113,9 @@ def main() -> None:
                         row["caught"] += not report.ok
                         if report.ok:
                             row["missed"].append(f"{name}[{which}] k={k} size {size:.1e}")
+                        elif size <= 1e-6:
+                            row.setdefault("flagged", []).append(
+                                f"{name}[{which}] k={k} {report.verdict}")
     print("| dtype | plants | planted | caught | passed |")
     print("|---|---|---|---|---|")
     for (dtype, kind), row in sorted(rows.items()):
@@ -121,6 +124,8 @@ def main() -> None:
     for (dtype, kind), row in sorted(rows.items()):
         if kind == "effective" and row["missed"]:
             print(f"missed ({dtype}): " + "; ".join(row["missed"]))
+        if row.get("flagged"):
+            print(f"no-op plants not ok ({dtype}): " + "; ".join(row["flagged"]))
     print(f"({time.perf_counter() - t0:.0f} s; effective: the planted error is above 1e-6 of "
           "the gradient's largest entry; no-op: that coordinate's gradient is ~0)")
 

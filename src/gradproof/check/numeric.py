@@ -298,18 +298,20 @@ class Measurer:
         """The forward's rounding noise along ``d``, measured (4 forward calls).
 
         The slope of ``phi`` along ``d`` is measured twice, by central
-        differences with a tiny step ``a = sqrt(eps)`` and with the usual step
-        ``b = eps**(1/3)`` (relative, of the input's dtype). Truncation makes
-        them differ by ``O(b**2)``, far below ``eps / a`` for code that computes
-        at its inputs' precision; rounding noise ``e`` makes them differ by about
-        ``e / a``, and a forward that rounds its inputs to a coarser precision
-        (a cast to float32 inside) does not move at all with the tiny step.
+        differences with a tiny step ``a = sqrt(eps)`` and with ``b = 16 a``
+        (relative, of the input's dtype). Truncation makes them differ by
+        ``O(b**2)``, far below ``eps / a`` for code that computes at its inputs'
+        precision; rounding noise ``e`` makes them differ by about ``e / a``,
+        and a forward that rounds its inputs to a coarser precision (a cast to
+        float32 inside) does not move at all with the tiny step. Both steps are
+        tiny, so a kink near ``x`` (two nearly tied maxima) seldom lies between.
         Returns ``a * |S(a) - S(b)|``, an estimate of ``e`` (0 if not finite).
         ``eps`` replaces the dtype's (to test a coarser precision).
         """
         x = self.inputs[d.input]
         eps = float(np.finfo(x.dtype).eps) if eps is None else eps
-        a, b = float(np.sqrt(eps)), float(eps ** (1 / 3))
+        a = float(np.sqrt(eps))
+        b = 16 * a  # close to a: a kink near x (a near-tie of a max) rarely falls between
         x64 = x.astype(np.float64)
         u = d.dense()
         points, taken = [], []
