@@ -19,7 +19,7 @@ from types import ModuleType
 from .backward import BackwardResult, combine, grade_backward
 from .findings import describe_exception, finding
 from .forward import ForwardResult, grade_forward
-from .legacy import install_shims, python2_prints
+from .legacy import MissingModule, compile_student, install_shims
 from .specs import SPEC_BY_NAME, SPECS, Spec
 
 __all__ = ["load_student_file", "functions_in", "FileGrader"]
@@ -49,8 +49,8 @@ def load_student_file(path: str | Path) -> tuple[ModuleType, list[str]]:
     imported as a module of that package, so that its relative imports work
     (``from .layers import *``); no package's ``__init__.py`` is run. The folder
     above the package goes first on ``sys.path`` for absolute imports
-    (``from cs231n.layers import *``). A file that does not parse because of
-    Python 2 ``print`` statements is run with them rewritten (a note says so).
+    (``from cs231n.layers import *``). Python 2 files and missing modules: see
+    :mod:`.legacy` (the notes say what was done).
     """
     install_shims()
     path = Path(path).resolve()
@@ -67,24 +67,22 @@ def load_student_file(path: str | Path) -> tuple[ModuleType, list[str]]:
         for depth in range(1, len(below)):
             _synthetic_package(".".join([name, *below[:depth]]), top.joinpath(*below[:depth]))
         name = ".".join([name, *below])
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-        return module, []
-    except SyntaxError as exc:
-        converted = python2_prints(path.read_text(errors="replace"))
-        if converted is None:
-            raise
+    code, extra, notes = compile_student(path.read_text(errors="replace"), str(path))
+    for _ in range(8):  # each round may find one more missing module
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        vars(module).update(extra)
+        sys.modules[name] = module
         try:
-            code = compile(converted, str(path), "exec")
-        except SyntaxError:
-            raise exc from None
-    vars(module).setdefault("xrange", range)
-    exec(code, vars(module))  # noqa: S102 - the student's own file, in the sandbox
-    return module, [f"{path.name} is Python 2 code: its print statements were run as "
-                    "print() calls"]
+            exec(code, vars(module))  # noqa: S102 - the student's own file, in the sandbox
+            return module, notes
+        except ModuleNotFoundError as exc:
+            if not exc.name or exc.name in sys.modules:
+                raise
+            sys.modules[exc.name] = MissingModule(exc.name)
+            notes.append(f"{path.name} imports {exc.name}, which is not there: an empty "
+                         "stand-in was used (functions that need it fail when called)")
+    return module, notes
 
 
 def _synthetic_package(name: str, folder: Path) -> None:
