@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 # Imported here so they outlive each in-process inner session: pytester restores
 # sys.modules afterwards, and NumPy's C core cannot be imported twice.
-from importlib.metadata import entry_points
-
 import numpy  # noqa: F401
+import pytest
 
 import gradproof.pytest_plugin  # noqa: F401
 
@@ -31,10 +34,9 @@ def make_inputs(rng, shape):
 '''
 
 
-# Once pyproject.toml declares the pytest11 entry point the plugin loads itself;
-# naming it again with -p would register it twice.
-AUTOLOADED = any(ep.value == "gradproof.pytest_plugin" for ep in entry_points(group="pytest11"))
-LOAD = () if AUTOLOADED else ("-p", "gradproof.pytest_plugin")
+# The documented activation; the installed entry point has the same name, so naming
+# the plugin again is harmless.
+LOAD = ("-p", "gradproof.pytest_plugin")
 
 
 def run(pytester, test_source, *args):
@@ -100,3 +102,63 @@ def test_seed(gradcheck):
     assert gradcheck.seed == 7 and report.seed == 7
 ''', "--gradproof-seed=7")
     result.assert_outcomes(passed=1)
+
+
+# ----------------------------------------------------------------------
+# The documented activations, each in a fresh pytest process (as a user runs them)
+USER_TEST = """
+import numpy as np
+from layers import scale, scale_backward_doubled_dw, make_inputs
+from gradproof.testing import assert_vjp
+from gradproof import check_vjp
+
+def test_fixture(gradcheck):
+    x, w = make_inputs(np.random.default_rng(0), (3, 4))
+    gradcheck.vjp(scale, scale_backward_doubled_dw, x, w)  # FIXTURE LINE
+
+def test_assert_vjp():
+    x, w = make_inputs(np.random.default_rng(0), (3, 4))
+    assert_vjp(scale, scale_backward_doubled_dw, x, w)  # ASSERT LINE
+
+def test_raise_if_failed():
+    x, w = make_inputs(np.random.default_rng(0), (3, 4))
+    check_vjp(scale, scale_backward_doubled_dw, x, w).raise_if_failed()  # REPORT LINE
+"""
+
+
+def _fresh_pytest(tmp_path, *args, conftest=None):
+    (tmp_path / "layers.py").write_text(LAYERS)
+    (tmp_path / "test_user.py").write_text(USER_TEST)
+    if conftest is not None:
+        (tmp_path / "conftest.py").write_text(conftest)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           "-p", "no:xdist", "-p", "no:hypothesispytest", *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("how", ["command line -p", "conftest pytest_plugins"])
+def test_documented_activations_work_in_a_fresh_pytest(tmp_path, how):
+    if how == "command line -p":
+        code, out = _fresh_pytest(tmp_path, "-p", "gradproof.pytest_plugin")
+    else:
+        code, out = _fresh_pytest(tmp_path,
+                                  conftest='pytest_plugins = ["gradproof.pytest_plugin"]\n')
+    assert "already registered" not in out, out
+    assert code == 1 and "3 failed" in out, out
+    assert "GradientError: gradproof: FAILED scale" in out
+
+
+def test_traceback_ends_at_the_users_line_not_in_the_library(tmp_path):
+    code, out = _fresh_pytest(tmp_path, "-p", "gradproof.pytest_plugin", "--tb=long")
+    assert code == 1, out
+    for marker in ("FIXTURE LINE", "ASSERT LINE", "REPORT LINE"):
+        assert f"# {marker}" in out, marker
+    # the last source line shown for each failure is the user's: no gradproof frame
+    for frame in ("def raise_if_failed", "def assert_vjp", "def vjp(self",
+                  "gradproof/check/report.py", "gradproof/testing.py",
+                  "gradproof/pytest_plugin.py"):
+        assert frame not in out, frame
+    assert out.count("test_user.py:") >= 3
