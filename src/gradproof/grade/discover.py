@@ -83,7 +83,7 @@ def discover(paths: list[str | Path]) -> list[Submission]:
         if path.is_file():
             if path.suffix != ".py":
                 raise DiscoveryError(f"{str(path)!r} is not a Python file")
-            out.append(Submission(path.stem, path, (path,)))
+            out.append(Submission(path.stem, path, (path,) if names_in_source(path) else ()))
             continue
         if _is_single(path):
             out.append(Submission(path.resolve().name, path, tuple(_gradable_files(path))))

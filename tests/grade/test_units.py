@@ -1,0 +1,134 @@
+"""The grader's parts on their own: plain-language helpers, Python 2 support, discovery,
+the specs table, the sandbox's channel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from gradproof.grade import Limits, grade_paths
+from gradproof.grade.discover import DiscoveryError, discover
+from gradproof.grade.findings import name_factor, spoken_shape
+from gradproof.grade.forward import case_inputs
+from gradproof.grade.legacy import py2_divide, python2_prints
+from gradproof.grade.specs import ALL_NAMES, SPECS
+from gradproof.grade.student import looks_unfinished
+
+
+def test_shapes_are_spoken_in_the_cases_letters():
+    dims = {"N": 2, "C": 3, "H": 4, "W": 5}
+    assert spoken_shape((1, 3, 1, 1), dims) == "(1, C, 1, 1) = (1, 3, 1, 1)"
+    assert spoken_shape((3,), dims) == "(C,) = (3,)"
+    assert spoken_shape((7, 7), dims) == "(7, 7)"
+    assert spoken_shape((4, 4), {"H": 4, "W": 4}) == "(4, 4)"  # ambiguous: numbers
+
+
+def test_factors_are_named_after_dimensions():
+    assert name_factor(8.0, {"N": 8}) == "N = 8 times too large (a missing 1/N?)"
+    assert name_factor(0.5, {"N": 8}).startswith("2 times too small")
+    assert "sign is flipped" in name_factor(-1.0, {})
+
+
+def test_python2_prints_become_calls():
+    source = "def f(x, verbose=True):\n  if verbose: print 'x', x.shape\n  print x  # done\n" \
+             "  return x\n"
+    converted = python2_prints(source)
+    assert "print('x', x.shape)" in converted and "print(x)  # done" in converted
+    compile(converted, "f.py", "exec")
+    assert python2_prints("print('already')\nprint = 3\n") is None
+
+
+def test_python2_division_floors_integers_only():
+    assert py2_divide(7, 2) == 3 and py2_divide(np.int64(7), 2) == 3
+    assert py2_divide(7.0, 2) == 3.5
+    assert py2_divide(np.arange(4), 2).tolist() == [0, 0, 1, 1]
+    assert py2_divide(np.ones(2), 2).tolist() == [0.5, 0.5]
+
+
+def test_unfinished_templates_are_recognised():
+    def stub(x):
+        out = None
+        pass
+        return out.astype(float)
+
+    def finished(x):
+        return x * 2
+
+    assert looks_unfinished(stub) and not looks_unfinished(finished)
+
+
+def test_every_spec_case_runs_its_reference():
+    for spec in SPECS:
+        for index, _ in enumerate(spec.cases):
+            for variant in spec.variants:
+                args = case_inputs(spec, index, variant, seed=0)
+                ref = spec.reference(args, **variant.options)
+                assert all(np.all(np.isfinite(np.asarray(o, float))) for o in ref.outs)
+    assert len(ALL_NAMES) == len(set(ALL_NAMES)) == 38
+
+
+def test_discovery_rules(tmp_path):
+    layer = "def relu_forward(x):\n    return x, x\n"
+    (tmp_path / "class" / "ann" / "cs231n").mkdir(parents=True)
+    (tmp_path / "class" / "ann" / "cs231n" / "layers.py").write_text(layer)
+    (tmp_path / "class" / "ben").mkdir()
+    (tmp_path / "class" / "ben" / "layers.py").write_text(layer)
+    (tmp_path / "class" / "cid.py").write_text(layer)
+    (tmp_path / "class" / "notes.py").write_text("x = 1\n")
+    (tmp_path / "class" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "class" / ".ipynb_checkpoints" / "layers-checkpoint.py").write_text(layer)
+    found = discover([tmp_path / "class"])
+    assert [(s.name, len(s.files)) for s in found] == [("ann", 1), ("ben", 1), ("cid", 1)]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "layers.py").write_text(layer)
+    (tmp_path / "one" / "rnn_layers.py").write_text("def rnn_forward(x):\n    pass\n")
+    single = discover([tmp_path / "one"])
+    assert [(s.name, len(s.files)) for s in single] == [("one", 2)]
+    with pytest.raises(DiscoveryError):
+        discover([tmp_path / "missing"])
+
+
+def test_junk_written_into_the_result_channel_is_never_a_result(tmp_path):
+    # a half line on every descriptor: the next authentic message is corrupted, so the
+    # function being graded has no result; it must come back as an error, not correct
+    (tmp_path / "layers.py").write_text(textwrap.dedent("""
+        import os
+        import numpy as np
+
+        def relu_forward(x):
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, b"garbage without a newline ")
+                except OSError:
+                    pass
+            return np.maximum(x, 0), x
+    """))
+    graded = grade_paths([tmp_path / "layers.py"], Limits(timeout=10))
+    (result,) = graded[0].functions()
+    assert result["status"] == "error"
+    assert result["findings"][0]["kind"] in ("garbled", "crash")
+
+
+def test_command_line_usage_errors_exit_2(tmp_path):
+    run = [sys.executable, "-m", "gradproof", "grade"]
+    missing = subprocess.run(run + [str(tmp_path / "nope")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    nothing = subprocess.run(run + [str(tmp_path / "empty.py")], capture_output=True, text=True)
+    assert nothing.returncode == 2 and "defines a CS231n function" in nothing.stderr
+
+
+def test_one_file_graded_through_the_command_line(tmp_path):
+    (tmp_path / "layers.py").write_text(
+        "import numpy as np\n\ndef relu_forward(x):\n    return np.maximum(x, 0), x\n\n"
+        "def relu_backward(dout, cache):\n    return dout * (cache > 0)\n")
+    done = subprocess.run([sys.executable, "-m", "gradproof", "grade", str(tmp_path / "layers.py"),
+                           "--json", "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert [f["status"] for f in data["submissions"][0]["functions"]] == ["correct", "correct"]
