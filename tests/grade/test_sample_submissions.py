@@ -63,6 +63,11 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
     "heidi_linear_svm": {("heidi_linear_svm.py", f): s for f, s in {
         "svm_loss_naive": "correct", "svm_loss_vectorized": "wrong",
         "softmax_loss_naive": "correct", "softmax_loss_vectorized": "wrong"}.items()},
+    "ivan": {("layers.py", f): "correct" for f in (
+        "affine_forward", "affine_backward", "relu_forward", "relu_backward",
+        "batchnorm_forward", "batchnorm_backward_alt", "dropout_forward", "dropout_backward",
+        "max_pool_forward_naive", "max_pool_backward_naive", "spatial_groupnorm_forward",
+        "spatial_groupnorm_backward", "softmax_loss")},
     "mallory_exit": {("layers.py", f): s for f, s in {
         "affine_forward": "wrong", "affine_backward": "error",
         "relu_forward": "correct", "relu_backward": "error"}.items()},
@@ -218,3 +223,8 @@ def test_class_summary_puts_the_most_missed_functions_first(class_run):
     first = summary["functions"][0]
     assert first["wrong"] + first["error"] + first["timeout"] >= 2
     assert summary["common_findings"][0]["students"] >= 1
+
+
+def test_other_years_conventions_are_accepted_and_said(class_run):
+    assert "DROPPING" in _text(class_run, "ivan", "dropout_forward")
+    assert "gamma and beta of shape (C,)" in _text(class_run, "ivan", "spatial_groupnorm_backward")

@@ -132,3 +132,14 @@ def test_one_file_graded_through_the_command_line(tmp_path):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert [f["status"] for f in data["submissions"][0]["functions"]] == ["correct", "correct"]
+
+
+def test_demo_ends_with_a_grading_run():
+    from gradproof.cli import build_parser
+    from gradproof.grade.demo import run_grade_demo
+
+    args = build_parser().parse_args(["demo"])
+    assert args.func.__name__ == "demo_then_grade"
+    graded = run_grade_demo(verbose=False)
+    scores = {g.submission.name: g.score for g in graded}
+    assert scores["ada"] == 1.0 and scores["ben"] < 1.0

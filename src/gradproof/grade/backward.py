@@ -340,6 +340,28 @@ def _case_seed(spec: Spec, seed: int, index: int) -> int:
     return (seed * 1009 + zlib.crc32(spec.forward.encode()) + index) % (2 ** 31)
 
 
+def _backward_variant(spec: Spec, forward: Callable, backward: Callable | None,
+                      fwd: ForwardResult, seed: int):
+    """Among the conventions the forward matches, the one whose gradient shapes the
+    backward returns (a groupnorm written for gamma (C,) returns dgamma (C,))."""
+    if spec.kind != "layer":
+        return fwd.variant
+    for variant in (fwd.variant, *fwd.others):
+        args = case_inputs(spec, 0, variant, seed)
+        try:
+            result = forward(*copy_args(args))
+            outs = result[:spec.n_outputs]
+            douts = _douts(spec, outs, np.random.default_rng(seed))
+            grads = parse_grads(spec, backward(*douts, result[spec.n_outputs]), "backward")
+        except BaseException as exc:  # noqa: BLE001 - the grading below reports it
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            continue
+        if all(g.shape == np.shape(args[i]) for g, i in zip(grads, spec.wrt)):
+            return variant
+    return fwd.variant
+
+
 def _cache_available(spec: Spec, forward: Callable, fwd: ForwardResult, seed: int) -> bool:
     """Whether the forward returns ``(..., cache)`` on the first case, whatever its outputs."""
     args = case_inputs(spec, 0, fwd.variant, seed)
@@ -393,6 +415,10 @@ def grade_backward(spec: Spec, forward: Callable, backward: Callable | None, nam
         return _probe_without_cache(spec, backward, name, fwd, seed)
     hybrid = fwd.status != "correct" and spec.exact_reference
     found: list[dict] = []
+    variant = _backward_variant(spec, forward, backward, fwd, seed) if fwd.others \
+        else fwd.variant
+    if variant is not fwd.variant:
+        found.append(finding("convention", variant.note))
     if hybrid:
         found.append(finding("note", (
             f"{spec.forward} is {fwd.status}, so the gradient is checked against the "
@@ -401,16 +427,16 @@ def grade_backward(spec: Spec, forward: Callable, backward: Callable | None, nam
     for index, case in enumerate(spec.cases):
         if not case.backward:
             continue
-        args = case_inputs(spec, index, fwd.variant, seed)
+        args = case_inputs(spec, index, variant, seed)
         dtype = np.dtype(np.float32) if all(
             np.asarray(args[i]).dtype == np.float32 for i in spec.wrt) else np.dtype(np.float64)
-        h = Harness(spec, forward, backward, args, fwd.variant.options, hybrid)
+        h = Harness(spec, forward, backward, args, variant.options, hybrid)
         case_found: list[dict] = []
         rng = np.random.default_rng(_case_seed(spec, seed, index))
         try:
             grads, douts = _precheck(h, name, files, rng, case_found)
             _check_shapes(spec, grads, args, case.dims, case_found)
-            ref_grads = _reference_grads(spec, args, fwd.variant.options, douts)
+            ref_grads = _reference_grads(spec, args, variant.options, douts)
             _zeros(spec, grads, ref_grads, name if spec.kind == "layer" else spec.forward,
                    case_found)
         except Unusable as exc:
@@ -432,7 +458,7 @@ def grade_backward(spec: Spec, forward: Callable, backward: Callable | None, nam
                for f in case_found) and case_status in ("correct", "inconclusive"):
             case_status = "wrong"
         if case_status == "wrong" and ref_grads and spec.exact_reference:
-            case_found += _hints(spec, args, grads, ref_grads, fwd.variant.options, case.dims)
+            case_found += _hints(spec, args, grads, ref_grads, variant.options, case.dims)
         for f in case_found:
             if f["kind"] not in ("note", "dtype"):
                 f["message"] += f" [case: {case.label}]"

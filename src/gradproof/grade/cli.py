@@ -53,7 +53,26 @@ def _grade(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _extend_demo(subparsers: argparse._SubParsersAction) -> None:
+    """``gradproof demo`` (registered by :mod:`gradproof.check.cli`, earlier in
+    ``COMMAND_MODULES``) ends with a short grading run (:mod:`.demo`)."""
+    demo = subparsers.choices.get("demo")
+    if demo is None:
+        return
+    checks = demo.get_default("func")
+
+    def demo_then_grade(args: argparse.Namespace) -> int:
+        from .demo import run_grade_demo
+
+        status = int(checks(args) or 0) if checks is not None else 0
+        run_grade_demo()
+        return status
+
+    demo.set_defaults(func=demo_then_grade)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _extend_demo(subparsers)
     grade = subparsers.add_parser(
         "grade",
         help="grade CS231n-style layer files (layers.py, rnn_layers.py, classifiers)",

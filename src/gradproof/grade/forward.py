@@ -39,6 +39,7 @@ class ForwardResult:
     status: str
     findings: list[dict] = field(default_factory=list)
     variant: Variant = field(default_factory=Variant)
+    others: list[Variant] = field(default_factory=list)  # conventions it also matches
     exact: dict[int, bool] = field(default_factory=dict)  # case index -> matches the reference
 
 
@@ -147,11 +148,13 @@ def _all_zero(outs: tuple, ref: Ref) -> bool:
         any(np.any(np.asarray(r)) for r in ref.outs)
 
 
-def _pick_variant(spec: Spec, fn: Callable, files, seed: int) -> Variant:
-    """The first convention whose reference the student's output matches on the first case."""
+def _pick_variant(spec: Spec, fn: Callable, files, seed: int) -> tuple[Variant, list[Variant]]:
+    """The first convention whose reference the student's output matches on the first case,
+    and the other conventions it matches too (gamma (C,) and (1, C, 1, 1) broadcast alike
+    in a forward that reshapes gamma; the backward's shapes tell them apart)."""
     if len(spec.variants) == 1:
-        return spec.variants[0]
-    runs = []
+        return spec.variants[0], []
+    ran, matched = [], []
     for variant in spec.variants:
         args = case_inputs(spec, 0, variant, seed)
         try:
@@ -160,10 +163,12 @@ def _pick_variant(spec: Spec, fn: Callable, files, seed: int) -> Variant:
             continue
         ref = spec.reference(copy_args(args), **variant.options)
         found, _ = compare(spec, spec.cases[0], outs, ref, _dtype(args))
+        ran.append(variant)
         if not found:
-            return variant
-        runs.append(variant)
-    return runs[0] if runs else spec.variants[0]
+            matched.append(variant)
+    if matched:
+        return matched[0], matched[1:]
+    return (ran[0] if ran else spec.variants[0]), []
 
 
 def grade_forward(spec: Spec, fn: Callable, files: Iterable[str], seed: int = 0
@@ -171,8 +176,8 @@ def grade_forward(spec: Spec, fn: Callable, files: Iterable[str], seed: int = 0
     """Run every case; compare; return the status, findings, convention and exact matches."""
     files = list(files)
     what = spec.forward
-    variant = _pick_variant(spec, fn, files, seed)
-    result = ForwardResult("correct", variant=variant)
+    variant, others = _pick_variant(spec, fn, files, seed)
+    result = ForwardResult("correct", variant=variant, others=others)
     found = result.findings
     if variant.note:
         found.append(finding("convention", variant.note))

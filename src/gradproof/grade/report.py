@@ -156,7 +156,7 @@ def rows_of(functions: list[dict]) -> list[dict[str, Any]]:
             items = ([fwd] if fwd is not None and first else []) + [b]
             rows.append({"file": f["file"],
                          "label": spec.label if b["name"] == spec.backwards[0]
-                         else b["name"].replace("_backward", ""),
+                         else f"{spec.label} ({b['name'].split('_backward_')[-1]})",
                          "forward": (fwd["status"] if fwd else "-") if first else "",
                          "backward": b["status"], "items": items})
             done.update((f["file"], i["name"]) for i in items)
