@@ -21,11 +21,23 @@ COMMAND_MODULES = (
 )
 
 
+def _version() -> str:
+    import platform
+
+    import numpy
+
+    from . import __version__
+
+    return (f"gradproof {__version__} (Python {platform.python_version()}, "
+            f"NumPy {numpy.__version__})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradproof",
         description="Prove backpropagation right: check gradients, train and diagnose nets.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

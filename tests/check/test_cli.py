@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from gradproof import __version__
 from gradproof.check.cli import UsageError, parse_input_spec
 from gradproof.check.terminal import format_report, use_color
 from gradproof.cli import main
+from tests.report_schema import validate
+
+
+def load_json(text: str) -> dict:
+    """The one JSON document the command printed, validated against the schema."""
+    document = json.loads(text)
+    validate(document)
+    return document
 
 BIN = Path(sys.executable).parent
 LAYERS = '''
@@ -52,6 +61,37 @@ def no_backward(x):
     return 2 * x, None
 
 CONSTANT = 3
+
+print("mylayer imported")  # a module that prints at import
+
+
+def chatty(x):
+    print("forward called")
+    return x * 2, None
+
+
+def chatty_backward(dout, cache):
+    return 2 * dout
+
+
+def crashing(x):
+    return _helper(x), None
+
+
+def crashing_backward(dout, cache):
+    return dout
+
+
+def _helper(x):
+    raise RuntimeError("boom in helper")
+
+
+def crashing_in_backward(x):
+    return 2 * x, x
+
+
+def crashing_in_backward_backward(dout, cache):
+    return dout @ cache  # shapes do not match
 '''
 AFFINE_INPUTS = ["--input", "x=4,10", "--input", "w=10,3", "--input", "b=3"]
 
@@ -108,7 +148,7 @@ def test_json_output_is_the_report_dict(workdir):
     done = gradproof("check", "mylayer.py:buggy_affine", *AFFINE_INPUTS, "--json",
                      "--html", "r.html", cwd=workdir)
     assert done.returncode == 1
-    report = json.loads(done.stdout)  # stdout holds only the JSON
+    report = load_json(done.stdout)  # stdout holds only the JSON
     assert report["ok"] is False
     assert [r["name"] for r in report["inputs"]] == ["x", "w", "b"]
     assert [r["ok"] for r in report["inputs"]] == [True, True, False]
@@ -134,17 +174,20 @@ def test_module_syntax_int_labels_float32_and_closure_style(workdir, capsys):
 def test_inputs_are_ordered_by_the_functions_parameters(workdir, capsys):
     assert main(["check", "mylayer.py:affine", "-i", "b=3", "-i", "w=10,3", "-i", "x=4,10",
                  "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = load_json(capsys.readouterr().out)
     assert [r["shape"] for r in report["inputs"]] == [[4, 10], [10, 3], [3]]
 
 
 def test_workers_give_the_serial_report(workdir, capsys):
     main(["check", "mylayer.py:buggy_affine", *AFFINE_INPUTS, "--json"])
-    serial = json.loads(capsys.readouterr().out)
+    serial = load_json(capsys.readouterr().out)
     assert main(["check", "mylayer.py:buggy_affine", *AFFINE_INPUTS, "--json",
                  "--workers", "2"]) == 1
-    parallel = json.loads(capsys.readouterr().out)
-    assert {**serial, "seconds": 0} == {**parallel, "seconds": 0}
+    parallel = load_json(capsys.readouterr().out)
+    # the worker processes import mylayer too: its print is captured once more per worker
+    assert parallel["captured"]["stdout"].count("mylayer imported") >= 1
+    assert {**serial, "seconds": 0, "captured": None} == \
+        {**parallel, "seconds": 0, "captured": None}
 
 
 # ----------------------------------------------------------------------
@@ -158,6 +201,8 @@ def test_workers_give_the_serial_report(workdir, capsys):
         (["mylayer.py", "-i", "x=3"], "expected MODULE:FUNCTION"),
         (["mylayer.py:CONSTANT", "-i", "x=3"], "CONSTANT in mylayer.py is int, not a function"),
         (["mylayer.py:affine", "-i", "x=4,ten", "-i", "w=10,3", "-i", "b=3"], "'x=4,ten'"),
+        (["mylayer.py:affine", "-i", "x=4,,10", "-i", "w=10,3", "-i", "b=3"], "'x=4,,10'"),
+        (["mylayer.py:affine", "-i", "x=,4", "-i", "w=10,3", "-i", "b=3"], "'x=,4'"),
         (["mylayer.py:affine", "-i", "x4,10"], "--input 'x4,10'"),
         (["mylayer.py:affine", "-i", "x=4,10:float16"], "unknown dtype 'float16'"),
         (["mylayer.py:affine", "-i", "x=4:int:5..1"], "must have LOW < HIGH"),
@@ -173,12 +218,83 @@ def test_usage_errors_exit_2_with_a_clear_message(workdir, capsys, argv, expecte
     err = capsys.readouterr().err
     assert err.startswith("gradproof check: error:")
     assert expected in err
+    assert main(["check", *argv, "--json"]) == 2
+    document = load_json(capsys.readouterr().out)  # --json: still only JSON on stdout
+    assert document["error"]["kind"] == "usage" and expected in document["error"]["message"]
+    assert document["exit_status"] == 2
 
 
 def test_bad_option_value_exits_2(workdir):
     done = gradproof("check", "mylayer.py:affine", *AFFINE_INPUTS, "--mode", "fast",
                      cwd=workdir)
     assert done.returncode == 2 and "--mode" in done.stderr
+
+
+def test_trailing_comma_is_a_one_dimensional_shape():
+    assert parse_input_spec("x=4,").shape == (4,)
+    assert parse_input_spec("x=(4, 3)").shape == (4, 3)
+
+
+def test_version_names_the_package():
+    done = subprocess.run([str(BIN / "gradproof"), "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.startswith(f"gradproof {__version__} (Python ")
+
+
+# ----------------------------------------------------------------------
+# the user's output and exceptions
+def test_json_holds_only_json_and_the_modules_output_is_captured(workdir):
+    done = gradproof("check", "mylayer.py:chatty", "-i", "x=3", "--json", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    document = load_json(done.stdout)  # nothing but the JSON document on stdout
+    assert document["captured"]["stdout"].splitlines()[0] == "mylayer imported"
+    assert "forward called" in document["captured"]["stdout"]
+    assert document["exit_status"] == 0 and document["traceback"] is None
+    text = gradproof("check", "mylayer.py:chatty", "-i", "x=3", cwd=workdir)
+    assert text.stdout.startswith("gradproof: OK chatty")  # the prints come after the table
+    assert "output of the checked code" in text.stdout and "  | mylayer imported" in text.stdout
+
+
+def test_the_tutorials_prints_do_not_reach_json_stdout():
+    root = Path(__file__).resolve().parents[2]
+    done = gradproof("check", "examples/tutorial.py:swish", "-i", "x=8,16", "--json", cwd=root)
+    document = load_json(done.stdout)
+    assert "bug caught: True" in document["captured"]["stdout"]
+
+
+@pytest.mark.parametrize("json_flag", [False, True])
+def test_a_crash_in_the_forward_shows_the_users_traceback_and_exits_4(workdir, json_flag):
+    done = gradproof("check", "mylayer.py:crashing", "-i", "x=3",
+                     *(["--json"] if json_flag else []), cwd=workdir)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "the checked code raised (exit status 4)" in done.stderr
+    assert "mylayer.py\", line" in done.stderr and "in _helper" in done.stderr
+    assert "RuntimeError: boom in helper" in done.stderr
+    assert "gradproof/check" not in done.stderr  # the checker's frames are left out
+    if json_flag:
+        document = load_json(done.stdout)
+        assert document["exit_status"] == 4 and "in _helper" in document["traceback"]
+        assert document["inputs"][0]["status"] == "ERROR"
+    else:
+        assert "ERROR" in done.stdout
+
+
+def test_a_crash_in_the_backward_shows_its_traceback(workdir, capsys):
+    assert main(["check", "mylayer.py:crashing_in_backward", "-i", "x=3,2"]) == 4
+    err = capsys.readouterr().err
+    assert "in crashing_in_backward_backward" in err and "ValueError" in err
+
+
+def test_a_crash_at_import_exits_4_with_its_traceback(workdir, capsys):
+    (workdir / "broken.py").write_text("print('about to fail')\n1 / 0\n")
+    assert main(["check", "broken.py:f", "-i", "x=3", "--json"]) == 4
+    out, err = capsys.readouterr()
+    document = load_json(out)
+    assert document["error"]["kind"] == "user-code"
+    assert "ZeroDivisionError" in document["traceback"] and "line 2" in document["traceback"]
+    assert document["captured"]["stdout"] == "about to fail\n"
+    assert "broken.py\", line 2" in err
 
 
 def test_parse_input_spec():
@@ -228,3 +344,17 @@ def test_coloured_report_has_the_same_content(workdir, capsys):
     assert format_report(report, color=False) == str(report)
     assert main(["check", "mylayer.py:buggy_affine", *AFFINE_INPUTS, "--color", "always"]) == 1
     assert "\x1b[1;31mFAILED" in capsys.readouterr().out
+
+
+def test_help_texts_say_what_the_demo_holds_and_show_no_markup(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "three of them buggy" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["diagnose", "--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and "gradproof diagnose relu-lr" in text
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3 inconclusive" in text and "4 the checked code raised" in text

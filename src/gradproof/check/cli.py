@@ -5,7 +5,12 @@ loads ``affine`` (and ``affine_backward``) from a file or an importable module,
 draws random inputs of the given shapes, checks the backward and prints the
 report. Exit status: 0 when every input is proven right, 1 when it finds a bug,
 3 when the check is inconclusive (nothing proven either way), 2 for a usage
-error (the message names the offending argument). See docs/cli.md.
+error (the message names the offending argument), 4 when the user's code
+raised (at import, or in the unperturbed forward or backward call: its
+traceback is printed on stderr). Output the user's module writes at import and
+during the calls is captured and shown as a section of the report (in the
+JSON, ``"captured"``), so ``--json`` prints only JSON. See docs/cli.md and
+docs/report-schema.json.
 """
 
 from __future__ import annotations
@@ -17,17 +22,18 @@ import importlib.util
 import inspect
 import json
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from .usercode import CapturedOutput, Recorded, capture_output, user_traceback
+
 __all__ = ["register", "InputSpec", "parse_input_spec", "make_inputs", "load_functions",
-           "UsageError"]
+           "UsageError", "UserCodeError", "EXIT_CODES", "EXIT_USAGE", "EXIT_USER_ERROR"]
 
 DTYPES = {"float64": np.float64, "float32": np.float32, "int": np.int64, "int64": np.int64,
           "int32": np.int32}
@@ -35,12 +41,24 @@ DEFAULT_INT_RANGE = (0, 10)
 INPUT_SYNTAX = "NAME=SHAPE[:DTYPE][:LOW..HIGH], e.g. x=4,10  w=10,3:float32  y=4:int:0..10"
 
 
-# exit status of ``gradproof check``: proven, bug found, usage error, not proven
+# exit status of ``gradproof check``: proven, bug found, not proven; usage error; the
+# user's code raised
 EXIT_CODES = {"ok": 0, "failed": 1, "inconclusive": 3}
+EXIT_USAGE = 2
+EXIT_USER_ERROR = 4
+MAX_CAPTURED_LINES = 20  # lines of captured output shown under the text report
 
 
 class UsageError(Exception):
     """The command line cannot be carried out; the message says why (exit status 2)."""
+
+
+class UserCodeError(Exception):
+    """The user's code raised (importing the module); ``exc`` is its exception (exit 4)."""
+
+    def __init__(self, message: str, exc: BaseException):
+        super().__init__(message)
+        self.exc = exc
 
 
 # ----------------------------------------------------------------------
@@ -81,8 +99,13 @@ def parse_input_spec(spec: str) -> InputSpec:
         raise UsageError(f"--input {spec!r}: expected {INPUT_SYNTAX}")
     shape_text, *options = rest.split(":")
     shape_text = shape_text.strip().strip("()")
+    sizes = [s.strip() for s in shape_text.split(",")] if shape_text else []
+    if len(sizes) > 1 and sizes[-1] == "":
+        sizes.pop()  # "4," is (4,), as in Python
     try:
-        shape = tuple(int(s) for s in shape_text.split(",") if s.strip()) if shape_text else ()
+        if "" in sizes:
+            raise ValueError
+        shape = tuple(int(s) for s in sizes)
     except ValueError:
         raise UsageError(f"--input {spec!r}: shape {shape_text!r} must be comma-separated "
                          f"integers (e.g. 4,10; empty for a scalar); expected {INPUT_SYNTAX}"
@@ -166,8 +189,8 @@ def _load_file(path: Path, target: str) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise UsageError(f"importing {path} raised {type(exc).__name__}: {exc}\n"
-                         + "".join(traceback.format_exception(exc)[-3:]).rstrip()) from exc
+        raise UserCodeError(f"importing {path} raised {type(exc).__name__}: {exc}",
+                            exc) from exc
     return module
 
 
@@ -180,9 +203,11 @@ def _load_module(name: str, target: str) -> ModuleType:
         if exc.name and name.startswith(exc.name):
             raise UsageError(f"no module or file named {name!r} (from {target!r}); give a "
                              "file path (mylayer.py:affine) or an importable module") from exc
-        raise UsageError(f"importing {name} raised ModuleNotFoundError: {exc}") from exc
+        raise UserCodeError(f"importing {name} raised ModuleNotFoundError: {exc}",
+                            exc) from exc
     except Exception as exc:
-        raise UsageError(f"importing {name} raised {type(exc).__name__}: {exc}") from exc
+        raise UserCodeError(f"importing {name} raised {type(exc).__name__}: {exc}",
+                            exc) from exc
 
 
 def _lookup(module: ModuleType, name: str, where: str) -> Callable | None:
@@ -249,68 +274,144 @@ def _closure_style(forward: Callable, inputs: list[np.ndarray]) -> bool:
 
 
 # ----------------------------------------------------------------------
-def _run_check(args: argparse.Namespace) -> int:
+@dataclass
+class _Outcome:
+    """What ``gradproof check`` ran into: a report, or an error (with the user's output)."""
+
+    report: Any = None
+    full: Any = None
+    backward_name: str | None = None
+    captured: CapturedOutput = field(default_factory=CapturedOutput)
+    user_exc: BaseException | None = None  # the user's code raised
+    message: str = ""  # what went wrong, in one line
+
+
+def _run_check(args: argparse.Namespace, outcome: _Outcome) -> None:
+    """Load, check, and fill ``outcome`` (raises UsageError / UserCodeError)."""
     from .. import check_vjp, process_pool
     from ..errors import GradproofError
 
-    forward, backward, backward_name, where = load_functions(args.target, args.backward)
+    errors: dict[str, BaseException] = {}
+    with capture_output() as outcome.captured:
+        forward, backward, backward_name, where = load_functions(args.target, args.backward)
     fname = args.target.rpartition(":")[2]
     if not args.input:
         raise UsageError(f"no --input given: describe each input of {fname}, "
                          f"{INPUT_SYNTAX}")
     specs = _order_by_signature(forward, [parse_input_spec(s) for s in args.input], fname)
     inputs = make_inputs(specs, np.random.default_rng(args.seed))
-    if backward is None and not _closure_style(forward, inputs):
-        raise UsageError(f"no backward for {fname}: {where} defines no {fname}_backward and "
-                         f"{fname} does not return (out, backprop); pass --backward NAME")
     options: dict[str, Any] = dict(seed=args.seed, method=args.method,
                                    names=[s.name for s in specs], upcast=not args.no_upcast)
     executor = None
-    if args.workers > 1:
-        executor = process_pool(args.workers)
+    calls = CapturedOutput()
     try:
-        report = check_vjp(forward, backward, *inputs, mode=args.mode, executor=executor,
-                           **options)
-        full = None
-        if args.html and args.mode != "full":
-            small = [i for i, x in enumerate(inputs)
-                     if np.issubdtype(x.dtype, np.floating) and 0 < x.size <= args.heatmap_limit]
-            if small:
-                full = check_vjp(forward, backward, *inputs, mode="full", wrt=small,
-                                 executor=executor, **options)
+        with capture_output() as calls:
+            closure = backward is None and _closure_style(forward, inputs)
+            if backward is None and not closure:
+                raise UsageError(f"no backward for {fname}: {where} defines no "
+                                 f"{fname}_backward and {fname} does not return "
+                                 "(out, backprop); pass --backward NAME")
+            forward = Recorded(forward, "forward", errors, closure=closure)
+            backward = None if backward is None else Recorded(backward, "backward", errors)
+            if args.workers > 1:
+                executor = process_pool(args.workers)
+            report = check_vjp(forward, backward, *inputs, mode=args.mode, executor=executor,
+                               **options)
+            full = None
+            if args.html and args.mode != "full":
+                small = [i for i, x in enumerate(inputs) if np.issubdtype(x.dtype, np.floating)
+                         and 0 < x.size <= args.heatmap_limit]
+                if small:
+                    full = check_vjp(forward, backward, *inputs, mode="full", wrt=small,
+                                     executor=executor, **options)
     except GradproofError as exc:  # an option or input the checker rejects
         raise UsageError(str(exc)) from exc
     finally:
         if executor is not None:
             executor.shutdown()
+        outcome.captured.stdout += calls.stdout
+        outcome.captured.stderr += calls.stderr
     report.function = report.function or fname
-    _emit(report, full, args, backward_name)
-    return EXIT_CODES[report.verdict]
+    outcome.report, outcome.full, outcome.backward_name = report, full, backward_name
+    raised = [r for r in report.inputs if r.status == "ERROR"]
+    if raised:
+        role = "backward" if raised[0].reason.startswith("backward") else "forward"
+        outcome.user_exc = errors.get(role) or next(iter(errors.values()), None)
+        outcome.message = raised[0].reason
 
 
-def _emit(report, full, args: argparse.Namespace, backward_name: str | None) -> None:
+def _exit_status(outcome: _Outcome) -> int:
+    if outcome.report is None:
+        return EXIT_USER_ERROR if outcome.user_exc is not None else EXIT_USAGE
+    if any(r.status == "ERROR" for r in outcome.report.inputs):
+        return EXIT_USER_ERROR
+    return EXIT_CODES[outcome.report.verdict]
+
+
+def _json_document(outcome: _Outcome, status: int) -> dict[str, Any]:
+    """The one JSON document ``--json`` prints (docs/report-schema.json)."""
+    from .report import REPORT_SCHEMA_VERSION
+
+    traceback_text = user_traceback(outcome.user_exc) if outcome.user_exc else None
+    if outcome.report is not None:
+        doc = outcome.report.to_dict()
+    else:
+        doc = {"version": REPORT_SCHEMA_VERSION, "verdict": "error",
+               "error": {"kind": "user-code" if outcome.user_exc else "usage",
+                         "message": outcome.message}}
+    doc["exit_status"] = status
+    doc["captured"] = outcome.captured.to_dict()
+    doc["traceback"] = traceback_text
+    return doc
+
+
+def _emit(outcome: _Outcome, args: argparse.Namespace, status: int) -> None:
     from .terminal import print_report
 
+    report = outcome.report
     info = sys.stderr if args.json else sys.stdout
+    if outcome.user_exc is not None:
+        print(f"gradproof check: error: the checked code raised (exit status "
+              f"{EXIT_USER_ERROR}); its traceback:\n{user_traceback(outcome.user_exc)}",
+              file=sys.stderr)
+    elif report is None:
+        print(f"gradproof check: error: {outcome.message}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
+        print(json.dumps(_json_document(outcome, status), indent=2))
+    elif report is not None:
         print_report(report, sys.stdout, color=args.color)
-    if args.html:
+        lines = outcome.captured.lines()
+        if lines:
+            print(f"output of the checked code (captured during import and calls, "
+                  f"{len(lines)} lines):")
+            for line in lines[:MAX_CAPTURED_LINES]:
+                print(f"  | {line}")
+            if len(lines) > MAX_CAPTURED_LINES:
+                print(f"  ... {len(lines) - MAX_CAPTURED_LINES} more lines (--json holds all)")
+    elif outcome.captured.lines():  # an error: the user's output may explain it
+        print("output of the checked code (captured):", file=sys.stderr)
+        print("\n".join(f"  | {line}" for line in outcome.captured.lines()), file=sys.stderr)
+    if args.html and report is not None:
         from .html import write_html
 
-        path = write_html(report, args.html, full=full)
+        path = write_html(report, args.html, full=outcome.full)
         print(f"HTML report: {path}", file=info)
-    if backward_name is None and not args.json:
+    if report is not None and outcome.backward_name is None and not args.json:
         print("(closure style: the forward returned (out, backprop))", file=info)
 
 
 def _check(args: argparse.Namespace) -> int:
+    outcome = _Outcome()
     try:
-        return _run_check(args)
+        _run_check(args, outcome)
     except UsageError as exc:
-        print(f"gradproof check: error: {exc}", file=sys.stderr)
-        return 2
+        outcome.message = str(exc)
+    except UserCodeError as exc:
+        outcome.message = str(exc)
+        outcome.user_exc = exc.exc
+    status = _exit_status(outcome)
+    _emit(outcome, args, status)
+    return status
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -332,8 +433,10 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
     check = subparsers.add_parser(
         "check",
         help="check a backward pass in your own file: gradproof check mylayer.py:affine ...",
-        description="Check FUNCTION's backward at random inputs. Exit status: 0 the check "
-                    "passed, 1 it found a bug, 2 usage error.",
+        description="Check FUNCTION's backward at random inputs. Exit status: 0 every input "
+                    "proven right, 1 a bug found, 3 inconclusive (nothing proven either way), "
+                    "2 usage error, 4 the checked code raised (its traceback is printed). "
+                    "What the checked module prints is captured and shown under the report.",
         epilog="example: gradproof check mylayer.py:affine --input x=4,10 --input w=10,3 "
                "--input b=3",
     )
@@ -351,7 +454,9 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="central differences, or complex step where the forward allows")
     check.add_argument("--no-upcast", action="store_true",
                        help="do not re-check float32 inputs in float64")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--json", action="store_true",
+                       help="print only JSON on stdout: the report (docs/report-schema.json) "
+                            "with the captured output of the checked code")
     check.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     check.add_argument("--heatmap-limit", type=int, default=4096, metavar="N",
                        help="with --html in auto mode, run a full check of the inputs with at "
@@ -365,7 +470,10 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
-        "demo", help="check a handful of layers, one of them buggy, and print the reports"
+        "demo", help="check a handful of layers, three of them buggy, and print the reports",
+        description="Check a handful of gradproof.nn layers and three buggy student versions "
+                    "(a batch-norm backward without the variance path, a (1, M) bias "
+                    "gradient, a ReLU backward that writes into dout) and print the reports."
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the inputs and the check")
     demo.set_defaults(func=_demo)

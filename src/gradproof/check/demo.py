@@ -1,4 +1,4 @@
-"""``gradproof demo``: check a handful of layers, one of them buggy, and print the reports.
+"""``gradproof demo``: check a handful of layers, three of them buggy, and print the reports.
 
 The correct layers are gradproof.nn's own; the buggy ones are what students
 write: a batch-norm backward that forgets the variance path, a bias gradient

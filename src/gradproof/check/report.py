@@ -11,7 +11,12 @@ import numpy as np
 
 from ..errors import GradientError, InconclusiveError
 
-__all__ = ["Finding", "Kink", "InputResult", "Report", "VERDICTS", "format_pair"]
+__all__ = ["Finding", "Kink", "InputResult", "Report", "VERDICTS", "format_pair",
+           "REPORT_SCHEMA_VERSION"]
+
+# The version of the JSON shape of ``Report.to_dict()`` (docs/report-schema.json); raised
+# when a field changes meaning or type, not when an optional one is added.
+REPORT_SCHEMA_VERSION = 1
 
 
 class Finding(str):
@@ -34,7 +39,8 @@ class Finding(str):
         return obj
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "input": self.input, "message": str(self)}
+        return {"kind": str(self.kind), "input": None if self.input is None else int(self.input),
+                "message": str(self)}
 
 
 @dataclass
@@ -61,14 +67,14 @@ class Kink:
         return line if self.consistent else line + " (outside: not a valid subgradient)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return _with_nonfinite({
             "input": self.input,
-            "coord": list(self.coord) if self.coord is not None else None,
-            "left": _num(self.left),
-            "right": _num(self.right),
-            "analytic": _num(self.analytic),
-            "consistent": self.consistent,
-        }
+            "coord": [int(c) for c in self.coord] if self.coord is not None else None,
+            "left": self.left,
+            "right": self.right,
+            "analytic": self.analytic,
+            "consistent": bool(self.consistent),
+        }, ("left", "right", "analytic"))
 
 
 VERDICTS = ("ok", "failed", "inconclusive")
@@ -114,39 +120,52 @@ class InputResult:
         return f"{self.index} ({self.name})" if self.name else str(self.index)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
+        """JSON-safe: numbers are numbers or ``null``; see :func:`_with_nonfinite`."""
+        return _with_nonfinite({
+            "index": int(self.index),
             "name": self.name,
-            "shape": list(self.shape),
-            "dtype": self.dtype,
-            "checked": self.checked,
+            "shape": [int(n) for n in self.shape],
+            "dtype": str(self.dtype),
+            "checked": bool(self.checked),
             "ok": self.ok,
             "verdict": self.verdict,
             "status": self.status,
-            "max_rel_error": _num(self.max_rel_error),
-            "tol": _num(self.tol),
-            "tol_reason": self.tol_reason,
-            "step": _num(self.step),
+            "max_rel_error": self.max_rel_error,
+            "tol": self.tol,
+            "tol_reason": str(self.tol_reason),
+            "step": self.step,
             "worst": [
-                {"coord": list(c), "analytic": _num(a), "numeric": _num(n)}
+                _with_nonfinite({"coord": [int(k) for k in c], "analytic": a, "numeric": n},
+                                ("analytic", "numeric"))
                 for c, a, n in self.worst
             ],
-            "n_directions": self.n_directions,
-            "diagnosis": list(self.diagnosis),
-            "reason": self.reason,
-        }
+            "n_directions": int(self.n_directions),
+            "diagnosis": [str(d) for d in self.diagnosis],
+            "reason": str(self.reason),
+        }, ("max_rel_error", "tol", "step"))
 
 
-def _num(x: float) -> float | str | None:
-    """JSON-safe float: NaN and infinities become strings."""
-    if x is None:
-        return None
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
+def _with_nonfinite(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``d`` with the float fields ``keys`` made JSON numbers.
+
+    JSON has no NaN or infinity: a non-finite value becomes ``null`` and is
+    named in ``d["nonfinite"]`` (``{"step": "nan"}``: not measured;
+    ``{"max_rel_error": "inf"}``: a gradient where the numeric one is 0), so
+    every number field has one type. ``None`` stays ``null`` without a flag.
+    """
+    flags = {}
+    for key in keys:
+        value = d[key]
+        if value is None:
+            continue
+        value = float(value)
+        if math.isfinite(value):
+            d[key] = value
+        else:
+            d[key] = None
+            flags[key] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    d["nonfinite"] = flags
+    return d
 
 
 def _fmt(x: float) -> str:
@@ -209,21 +228,23 @@ class Report:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dictionary of the whole report."""
+        """A JSON-safe dictionary of the whole report, in the shape of
+        docs/report-schema.json (``"version"``: :data:`REPORT_SCHEMA_VERSION`)."""
         return {
+            "version": REPORT_SCHEMA_VERSION,
             "ok": self.ok,
             "verdict": self.verdict,
-            "function": self.function,
-            "n_evals": self.n_evals,
-            "n_backward": self.n_backward,
+            "function": str(self.function),
+            "n_evals": int(self.n_evals),
+            "n_backward": int(self.n_backward),
             "mode": self.mode,
             "method": self.method,
-            "seed": self.seed,
-            "seconds": self.seconds,
+            "seed": None if self.seed is None else int(self.seed),
+            "seconds": float(self.seconds),
             "inputs": [r.to_dict() for r in self.inputs],
             "problems": [p.to_dict() for p in self.problems],
             "kinks": [k.to_dict() for k in self.kinks],
-            "notes": list(self.notes),
+            "notes": [str(n) for n in self.notes],
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -268,7 +289,10 @@ class Report:
             ("unproven", "not proven (inconclusive or not run)",
              [f"input {r.label} ({r.status}): {r.reason}" for r in self.inputs
               if r.checked and r.reason]),
-            ("kinks", f"kinks ({len(self.kinks)} non-differentiable points, not errors)", kinks),
+            ("kinks", f"kinks ({len(self.kinks)} non-differentiable points; "
+                      + ("not errors)" if all(k.consistent for k in self.kinks) else
+                         f"{sum(not k.consistent for k in self.kinks)} with the analytic value "
+                         "outside the one-sided derivatives)"), kinks),
             ("tolerances", "tolerances",
              [f"input {r.label}: {r.tol_reason}" for r in self.inputs
               if r.checked and r.tol_reason]),

@@ -16,6 +16,19 @@ from .demos import DEMOS, RunResult, run_demo
 
 __all__ = ["register", "format_result"]
 
+# ``--help`` shows plain text (the module docstring is reStructuredText)
+DESCRIPTION = """\
+Run a demo's bad recipe and its fix, print the warnings each run raised.
+
+  gradproof diagnose sigmoid-init   too-large init: saturated sigmoids, initial loss far
+                                    above log(classes)
+  gradproof diagnose relu-lr        learning rate 1.0: exploding gradients, dead ReLUs
+  gradproof diagnose rnn-long       T=50: a plain RNN explodes (clipping fixes it) or
+                                    vanishes (a gated LSTM/GRU fixes it)
+
+Exit status: 0 when every bad run raised its warning and every fix removed it,
+1 otherwise. --html writes one self-contained page with every run's plots."""
+
 
 def format_result(result: RunResult) -> str:
     """A few lines about one run: its role, figures and warnings (with the epoch they came in)."""
@@ -60,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gradproof diagnose`` to the command line."""
     parser = subparsers.add_parser(
         "diagnose", help="demos of training leaks (saturation, dead ReLUs, exploding/vanishing)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("demo", choices=sorted(DEMOS), help="which demo to run")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per run (default 1)")
     parser.add_argument("--every", type=int, default=1, help="record statistics every k steps")
