@@ -45,6 +45,7 @@ from .student import (
     freeze,
     is_readonly_write,
     looks_unfinished,
+    never_computed,
     parse_forward,
     parse_grads,
 )
@@ -217,23 +218,33 @@ def _check_shapes(spec: Spec, grads: tuple, args: tuple, dims: dict, found: list
                    if g.size == np.size(args[i]) else ""))))
 
 
-def _zeros(spec: Spec, grads: tuple, ref_grads: tuple | None, name: str,
+def _zeros(spec: Spec, grads: tuple, ref_grads: tuple | None, name: str, fn: Callable | None,
            found: list[dict]) -> None:
+    """All-zero gradients: the template's (not-implemented) or a wrong answer ("dw is all
+    zeros"). A gradient left at its placeholder (``dx = np.zeros_like(x)`` never written,
+    ``dx = 0``) while others are computed is a half-finished backward: not-implemented."""
     if ref_grads is None:
         return
     zero = [g.size > 0 and not np.any(g) for g in grads]
     needed = [bool(np.any(r)) for r in ref_grads]
-    if all(zero) and any(needed):
-        if spec.kind != "layer":
-            raise Unusable("not-implemented", finding("not-implemented", (
-                f"{name} returns {spec.grad_names[0]} all zeros (the template's initial "
-                "value?): its gradient is not implemented yet")))
+    missing = [k for k, (z, need) in enumerate(zip(zero, needed)) if z and need]
+    if not missing:
+        return
+    words = ", ".join(spec.grad_names[k] for k in missing)
+    if len(missing) == len(grads) and spec.kind != "layer":
+        raise Unusable("not-implemented", finding("not-implemented", (
+            f"{name} returns {words} all zeros (the template's initial value?): its gradient "
+            "is not implemented yet")))
+    if len(missing) == len(grads):
         raise Unusable("not-implemented", finding(
             "not-implemented", f"{name} returns all zeros (the template's initial value?): "
             "not implemented yet"))
-    for gname, z, need in zip(spec.grad_names, zero, needed):
-        if z and need:
-            found.append(finding("zeros", f"{gname} is all zeros"))
+    if fn is not None and never_computed(fn, missing, len(grads)):
+        raise Unusable("not-implemented", finding("not-implemented", (
+            f"{name} never computes {words}: still the template's initial value (the other "
+            "gradients are computed): not implemented yet")))
+    for k in missing:
+        found.append(finding("zeros", f"{spec.grad_names[k]} is all zeros"))
 
 
 def _compare_reference(spec: Spec, grads: tuple, ref_grads: tuple, dims: dict,
@@ -435,10 +446,10 @@ def grade_backward(spec: Spec, forward: Callable, backward: Callable | None, nam
         rng = np.random.default_rng(_case_seed(spec, seed, index))
         try:
             grads, douts = _precheck(h, name, files, rng, case_found)
-            _check_shapes(spec, grads, args, case.dims, case_found)
             ref_grads = _reference_grads(spec, args, variant.options, douts)
             _zeros(spec, grads, ref_grads, name if spec.kind == "layer" else spec.forward,
-                   case_found)
+                   backward if spec.kind == "layer" else None, case_found)
+            _check_shapes(spec, grads, args, case.dims, case_found)
         except Unusable as exc:
             exc.found["message"] += f" [case: {case.label}]"
             found.append(exc.found)

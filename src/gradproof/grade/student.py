@@ -21,7 +21,7 @@ from .findings import as_text, describe_exception, finding, locate, where_text
 from .specs import Spec
 
 __all__ = ["Unusable", "copy_args", "readonly", "call_student", "parse_forward",
-           "parse_grads", "looks_unfinished", "is_readonly_write", "freeze"]
+           "parse_grads", "looks_unfinished", "never_computed", "is_readonly_write", "freeze"]
 
 
 class Unusable(Exception):
@@ -113,6 +113,91 @@ def looks_unfinished(fn: Callable) -> bool:
     except (OSError, TypeError, SyntaxError):
         return False
     return any(isinstance(node, ast.Pass) for node in ast.walk(tree))
+
+
+_PLACEHOLDER_CALLS = {"zeros", "zeros_like", "empty", "empty_like"}
+_WRITING_CALLS = {"at", "copyto", "put", "place", "putmask", "fill"}
+
+
+def _base_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _placeholder(value: ast.AST) -> bool:
+    if isinstance(value, ast.Constant):
+        return value.value in (None, 0, 0.0)
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name in _PLACEHOLDER_CALLS
+    return False
+
+
+def _only_initialised(func: ast.AST, name: str) -> bool:
+    """``name`` is only ever assigned a placeholder (None, 0, np.zeros...) and never written."""
+    for node in ast.walk(func):
+        if isinstance(node, ast.AugAssign) and _base_name(node.target) == name:
+            return False
+        if isinstance(node, (ast.For, ast.comprehension, ast.With)):
+            targets = [node.target] if not isinstance(node, ast.With) else \
+                [i.optional_vars for i in node.items if i.optional_vars is not None]
+            if any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t)):
+                return False
+        if isinstance(node, ast.Call):
+            func_name = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            if func_name in _WRITING_CALLS and node.args and _base_name(node.args[0]) == name:
+                return False
+            if isinstance(node.func, ast.Attribute) and _base_name(node.func.value) == name \
+                    and func_name in _WRITING_CALLS:
+                return False
+            if any(k.arg == "out" and _base_name(k.value) == name for k in node.keywords):
+                return False
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, (ast.Subscript, ast.Attribute)) and \
+                        _base_name(target) == name:
+                    return False
+                if isinstance(target, ast.Name) and target.id == name and \
+                        not _placeholder(node.value):
+                    return False
+                if isinstance(target, (ast.Tuple, ast.List)):
+                    for k, element in enumerate(target.elts):
+                        if _base_name(element) != name:
+                            continue
+                        if not isinstance(element, ast.Name):
+                            return False
+                        value = node.value
+                        if not (isinstance(value, (ast.Tuple, ast.List))
+                                and len(value.elts) == len(target.elts)
+                                and _placeholder(value.elts[k])):
+                            return False
+    return True
+
+
+def never_computed(fn: Callable, positions: list[int], n_returned: int) -> bool:
+    """Whether the gradients at ``positions`` of what ``fn`` returns are variables that
+    are only ever given the template's placeholder (``dx = None``, ``dw = np.zeros_like(w)``,
+    ``dx = 0``): a half-finished backward, not a wrong one."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef,
+                                                               ast.AsyncFunctionDef))), None)
+    if func is None:
+        return False
+    returns = [n for n in ast.walk(func) if isinstance(n, ast.Return) and n.value is not None]
+    if len(returns) != 1:
+        return False
+    value = returns[0].value
+    elements = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
+    if len(elements) != n_returned:
+        return False
+    names = [elements[i].id if isinstance(elements[i], ast.Name) else None for i in positions]
+    return None not in names and all(_only_initialised(func, n) for n in names)
 
 
 def _is_none(value: Any) -> bool:
