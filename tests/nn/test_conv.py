@@ -279,7 +279,8 @@ def test_conv1d_bad_input_names_the_signal_layout():
 
 
 def test_conv_param_with_unknown_key_is_an_error():
-    with pytest.raises(InputError, match=r"conv_param has unknown keys \['padding'\]"):
+    with pytest.raises(InputError,
+                       match=r"conv_param has an unknown key 'padding'; did you mean 'pad'"):
         F.conv_forward_fast(*_arrays(), {"stride": 1, "padding": 1})
     with pytest.raises(InputTypeError, match="conv_param must be a dict"):
         F.conv_forward_naive(*_arrays(), (1, 1))

@@ -216,7 +216,7 @@ BAD_POOL = {
     "pool_param key": (
         lambda: F.max_pool_forward_naive(X, {"pool_size": 2}),
         InputError,
-        "pool_param has unknown keys ['pool_size']",
+        "pool_param has an unknown key 'pool_size'",
     ),
 }
 

@@ -30,6 +30,7 @@ from .dtypes import (
     as_generator,
     check_float_input,
     drop_probability,
+    flag,
     positive_int,
     resolve_dtype,
 )
@@ -149,7 +150,7 @@ class SmallCNN(_ShapedInput):
             layers += [conv, MaxPool2d(2), ReLU()]
             c, H, W = width, H // 2, W // 2
         layers += _head(c * H * W, num_classes, dropout, init, gen, dtype)
-        layers[0].input_grad = bool(input_grad)
+        layers[0].input_grad = flag(input_grad, "input_grad")
         super().__init__(*layers)
         self.input_shape = (in_channels, *hw)
         self.num_classes = num_classes
@@ -216,7 +217,7 @@ class CNN1d(_ShapedInput):
             layers.append(ReLU())
             c = width
         layers += _head(c * size, num_classes, dropout, init, gen, dtype)
-        layers[0].input_grad = bool(input_grad)
+        layers[0].input_grad = flag(input_grad, "input_grad")
         super().__init__(*layers)
         self.input_shape = (in_channels, L)
         self.num_classes = num_classes

@@ -26,6 +26,7 @@ __all__ = [
     "positive_int",
     "drop_probability",
     "as_generator",
+    "flag",
     "check_float_input",
     "to_dtype",
 ]
@@ -58,6 +59,14 @@ def drop_probability(value, name: str = "dropout") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise InputError(f"{name} must be a probability in [0, 1), got {value!r}")
     return value
+
+
+def flag(value, name: str) -> bool:
+    """``value`` if it is a bool (NumPy's included), else an error naming ``name``:
+    ``bias='no'`` is truthy and would mean the opposite of what it says."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InputTypeError(f"{name} must be True or False, got {describe(value)}")
 
 
 def as_generator(rng, name: str = "rng") -> np.random.Generator:

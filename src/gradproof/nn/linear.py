@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .dtypes import check_float_input, positive_int, resolve_dtype
+from .dtypes import check_float_input, flag, positive_int, resolve_dtype
 from .functional._checks import upstream
 from .init import initializer
 from .module import Module, Parameter
@@ -61,8 +61,8 @@ class Linear(Module):
         dtype = resolve_dtype(dtype)
         make = initializer(init)
         self.weight = Parameter(make((self.in_features, self.out_features), rng, dtype))
+        bias, self.input_grad = flag(bias, "bias"), flag(input_grad, "input_grad")
         self.bias = Parameter(np.zeros(self.out_features, dtype)) if bias else None
-        self.input_grad = bool(input_grad)
         self._x2: np.ndarray | None = None
         self._x_shape: tuple[int, ...] = ()
         self._dw: np.ndarray | None = None  # scratch for x.T @ dout, reused across steps

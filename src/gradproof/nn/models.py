@@ -19,7 +19,7 @@ from ..errors import InputError, InputTypeError, describe
 from .activation import activation as make_activation
 from .containers import Sequential
 from .dropout import Dropout
-from .dtypes import as_generator, drop_probability, positive_int, resolve_dtype
+from .dtypes import as_generator, drop_probability, flag, positive_int, resolve_dtype
 from .functional import losses
 from .linear import Linear
 from .module import Module
@@ -112,7 +112,7 @@ class MLP(Sequential):
             if dropout > 0:
                 layers.append(Dropout(dropout, rng=gen))
         layers.append(Linear(widths[-1], num_classes, init=init, rng=gen, dtype=dtype))
-        layers[0].input_grad = bool(input_grad)
+        layers[0].input_grad = flag(input_grad, "input_grad")
         super().__init__(*layers)
         self.in_features, self.hidden_sizes, self.num_classes = in_features, sizes, num_classes
 

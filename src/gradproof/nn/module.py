@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..errors import InputTypeError, describe
+
 __all__ = ["Parameter", "Module"]
 
 
@@ -96,6 +98,9 @@ class Module:
             p.grad[...] = 0
 
     def train(self, mode: bool = True) -> Module:
+        if not isinstance(mode, (bool, np.bool_)):
+            raise InputTypeError(f"train(mode): mode must be True or False, got {describe(mode)}")
+        mode = bool(mode)
         self.training = mode
         for _, child in self.children():
             child.train(mode)

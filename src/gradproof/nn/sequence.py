@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import functional as F
-from .dtypes import as_generator, check_float_input, positive_int, resolve_dtype
+from .dtypes import as_generator, check_float_input, flag, positive_int, resolve_dtype
 from .init import xavier_uniform
 from .module import Module, Parameter
 
@@ -167,7 +167,7 @@ class MultiHeadAttention(_Stateful):
         h = positive_int(num_heads, "num_heads")
         if E % h:
             raise InputError(f"num_heads must divide embed_dim = {E}, got {h}")
-        self.num_heads, self.causal = h, bool(causal)
+        self.num_heads, self.causal = h, flag(causal, "causal")
         _attention_params(self, E, as_generator(rng), resolve_dtype(dtype))
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -210,7 +210,8 @@ class TransformerBlock(_Stateful):
             raise InputError(f"num_heads must divide embed_dim = {E}, got {h}")
         Fd = positive_int(4 * E if ff_dim is None else ff_dim, "ff_dim")
         gen, dtype = as_generator(rng), resolve_dtype(dtype)
-        self.num_heads, self.causal, self.activation, self.eps = h, bool(causal), activation, eps
+        self.num_heads, self.causal = h, flag(causal, "causal")
+        self.activation, self.eps = activation, eps
         self.ln1_gamma, self.ln1_beta = Parameter(np.ones(E, dtype)), _zeros((E,), dtype)
         _attention_params(self, E, gen, dtype)
         self.ln2_gamma, self.ln2_beta = Parameter(np.ones(E, dtype)), _zeros((E,), dtype)

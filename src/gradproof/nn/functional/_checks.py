@@ -6,27 +6,40 @@ argument, says what was expected and what was got (see ``docs/architecture.md``)
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
 
-__all__ = ["float_array", "check_shape", "check_finite", "upstream", "cache_of"]
+__all__ = ["float_array", "check_shape", "check_finite", "upstream", "cache_of",
+           "LAYER_DTYPES", "check_options", "check_bool"]
+
+# the dtypes gradproof.nn computes in; float16 and longdouble are refused, not cast
+LAYER_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def float_array(name: str, value: object, layout: str | None = None) -> np.ndarray:
-    """Return ``value`` if it is a NumPy array of a floating dtype, else raise.
+    """Return ``value`` if it is a float32 or float64 NumPy array, else raise.
 
-    Raises :class:`InputTypeError` naming ``name``: gradients are only defined
-    for real floating-point inputs (float32 or float64). With ``layout`` (e.g.
-    ``"(N, C, H, W)"``), the number of axes is checked too.
+    Raises :class:`InputTypeError` naming ``name``: the layers compute in
+    float32 or float64 only. float16 (too coarse for a finite-difference
+    check, and NumPy computes it in float32 anyway) and longdouble (no BLAS)
+    are refused rather than cast: the message says ``.astype(np.float32)``.
+    With ``layout`` (e.g. ``"(N, C, H, W)"``), the number of axes is checked too.
     """
+    shape = f" with shape {layout}" if layout else ""
     if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)):
-        shape = f" with shape {layout}" if layout else ""
         raise InputTypeError(
             f"{name} must be a float32 or float64 NumPy array{shape}, got "
             f"{describe(value)}; convert it with np.asarray({name}, dtype=np.float64)"
+        )
+    if value.dtype not in LAYER_DTYPES:
+        raise InputTypeError(
+            f"{name} must be a float32 or float64 NumPy array{shape}, got dtype "
+            f"{value.dtype}: gradproof.nn computes in float32 or float64 only; convert it "
+            f"with {name}.astype(np.float32) (or np.float64)"
         )
     if layout is not None:
         ndim = len([a for a in layout.strip("()").split(",") if a.strip()])
@@ -118,3 +131,27 @@ def cache_of(cache: object, kind: type, backward: str | None, forward: str):
             f"got {describe(cache)}{hint}"
         )
     return cache
+
+
+def check_options(name: str, options: dict, allowed) -> None:
+    """Raise :class:`InputError` for a key of ``options`` not in ``allowed``, with the
+    closest allowed key as a "did you mean" hint (a typo such as ``'momuntum'``
+    would otherwise leave the default in force without a word)."""
+    unknown = [k for k in options if k not in allowed]
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(str(key), [str(k) for k in allowed], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise InputError(
+        f"{name} has an unknown key {key!r}{hint} (its keys are "
+        f"{', '.join(repr(k) for k in sorted(allowed))})"
+    )
+
+
+def check_bool(name: str, value: object) -> bool:
+    """``value`` if it is a bool (NumPy's included), else :class:`InputTypeError`: a
+    string such as ``'no'`` is truthy and would mean the opposite of what it says."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InputTypeError(f"{name} must be True or False, got {describe(value)}")

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
-from ._checks import cache_of, upstream
+from ._checks import LAYER_DTYPES, cache_of, check_bool, upstream
 from ._sequence_checks import affine_grads, cast_like, expect_dim, float_array, nonempty_time
 
 _transformer_all = [
@@ -54,6 +54,7 @@ def allowed_pairs(mask, causal: bool, S: int, T: int, batch: tuple[int, ...]) ->
 
     None means every pair. Raises if a query would see no key.
     """
+    causal = check_bool("causal", causal)
     allowed = None
     if mask is not None:
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
@@ -136,8 +137,10 @@ def scaled_dot_product_attention(
     (..., S, T). Backward: :func:`scaled_dot_product_attention_backward`.
     """
     for name, arr in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
-            raise InputTypeError(f"{name} must be a float numpy array, got {describe(arr)}")
+        if not isinstance(arr, np.ndarray) or arr.dtype not in LAYER_DTYPES:
+            raise InputTypeError(
+                f"{name} must be a float32 or float64 NumPy array, got {describe(arr)}; "
+                f"convert it with {name}.astype(np.float32) (or np.float64)")
         if arr.ndim < 2:
             raise InputError(f"{name} must have shape (..., length, features), got {arr.shape}")
     if k.shape[:-2] != q.shape[:-2] or v.shape[:-2] != q.shape[:-2]:

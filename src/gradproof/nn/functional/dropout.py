@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
-from ._checks import cache_of, float_array, upstream
+from ._checks import cache_of, check_options, float_array, upstream
 
 __all__ = ["dropout", "dropout_backward", "dropout_forward"]
 
@@ -39,6 +39,9 @@ _AMBIGUOUS_P = (
     "'p_keep' (CS231n's meaning), or call dropout_forward(), which reads 'p' as CS231n "
     "does (keep probability)"
 )
+
+
+DROPOUT_PARAM_KEYS = ("p_drop", "p_keep", "p", "mode", "seed", "rng")
 
 
 @dataclass
@@ -103,6 +106,7 @@ def _dropout(x: object, dropout_param: object, p_means_keep: bool):
             f"dropout_param must be a dict (keys 'p_drop' or 'p_keep', 'mode', 'seed'), "
             f"got {describe(dropout_param)}"
         )
+    check_options("dropout_param", dropout_param, DROPOUT_PARAM_KEYS)
     p_keep = _keep_probability(dropout_param, p_means_keep)
     mode = dropout_param.get("mode")
     if mode not in ("train", "test"):

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
-from ._checks import cache_of, check_shape, float_array, upstream
+from ._checks import cache_of, check_bool, check_options, check_shape, float_array, upstream
 
 __all__ = [
     "batchnorm",
@@ -168,11 +168,19 @@ def _check_cache(cache: object, layers: tuple[str, ...], name: str) -> NormCache
 
 
 # --- options ----------------------------------------------------------------------
-def _options(param: object, name: str) -> dict:
+BN_PARAM_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var",
+                 "unbiased_running_var")
+# layer and group norm read 'eps'; 'mode' is accepted and ignored (CS231n's nets set it on
+# every normalisation's options, and train and test are the same for these layers)
+LN_PARAM_KEYS = ("eps", "mode")
+
+
+def _options(param: object, name: str, allowed) -> dict:
     if param is None:
         return {}
     if not isinstance(param, dict):
         raise InputTypeError(f"{name} must be a dict of options, got {describe(param)}")
+    check_options(name, param, allowed)
     return param
 
 
@@ -185,7 +193,7 @@ def _number(param: dict, name: str, key: str, default: float, low: float, high: 
 
 
 def _eps(param: object, name: str) -> float:
-    return _number(_options(param, name), name, "eps", 1e-5, 0.0, math.inf)
+    return _number(_options(param, name, LN_PARAM_KEYS), name, "eps", 1e-5, 0.0, math.inf)
 
 
 def _running(bn_param: dict, key: str, C: int, dtype: np.dtype) -> np.ndarray:
@@ -195,6 +203,12 @@ def _running(bn_param: dict, key: str, C: int, dtype: np.dtype) -> np.ndarray:
         return np.zeros(C, dtype=dtype)
     value = float_array(f"bn_param[{key!r}]", value)
     check_shape(f"bn_param[{key!r}]", value, (C,), "(C,), one per channel")
+    bad = ~np.isfinite(value) | ((value < 0) if key == "running_var" else False)
+    if bad.any():
+        index = int(np.argmax(bad))
+        need = "finite and non-negative (a variance)" if key == "running_var" else "finite"
+        raise InputError(f"bn_param[{key!r}] must be {need}, got {float(value[index])} at index "
+                         f"{index}")
     return value
 
 
@@ -214,7 +228,7 @@ def _channel_params(gamma, beta, C: int, meaning: str):
 # --- batch norm ---------------------------------------------------------------------
 def _batch_stats_forward(layer, x, gamma, beta, bn_param, axes):
     """Batch norm over ``axes`` with channels on axis 1; updates the running statistics."""
-    param = _options(bn_param, "bn_param")
+    param = _options(bn_param, "bn_param", BN_PARAM_KEYS)
     mode = param.get("mode")
     if mode not in ("train", "test"):
         raise InputError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
@@ -224,11 +238,17 @@ def _batch_stats_forward(layer, x, gamma, beta, bn_param, axes):
     shape = (1, C) + (1,) * (x.ndim - 2)  # broadcasts a per-channel (C,) array against x
     running_mean = _running(param, "running_mean", C, x.dtype)
     running_var = _running(param, "running_var", C, x.dtype)
+    unbiased = check_bool("bn_param['unbiased_running_var']",
+                          param.get("unbiased_running_var", False))
     if mode == "train":
+        if x.size == 0:
+            raise InputError(
+                f"x has shape {x.shape}: an empty batch has no batch statistics (train mode "
+                "would make the running mean and variance NaN); skip empty batches")
         xhat, xc, mean, var, inv_std = _normalize(x, axes, eps)
         count = x.size // C
         batch_var = var.reshape(C)
-        if param.get("unbiased_running_var", False):
+        if unbiased:
             if count < 2:
                 raise InputError("unbiased_running_var needs at least 2 values per channel")
             batch_var = batch_var * (count / (count - 1))
@@ -405,8 +425,13 @@ def groupnorm(
     gamma, beta = float_array("gamma", gamma), float_array("beta", beta)
     shape = (1, C) + (1,) * (x.ndim - 2)
     for name, value in (("gamma", gamma), ("beta", beta)):
-        if value.shape not in (shape, (C,)):
-            raise InputError(f"{name} must have shape {shape} or ({C},), got {value.shape}")
+        # one value per channel: (C,) as torch, or (1, C, 1, ...) as CS231n with any
+        # number of trailing ones (a (1, C, 1, 1) gamma serves a 5-D x just as well)
+        if not (value.shape == (C,) or (value.ndim >= 2 and value.shape[:2] == (1, C)
+                                         and all(s == 1 for s in value.shape[2:]))):
+            raise InputError(
+                f"{name} must hold one value per channel of x (shape {x.shape}, C = {C}): "
+                f"shape ({C},) or {shape}, got {value.shape}")
     view = (N, int(G), -1)
     xhat, _, _, _, inv_std = _normalize(x.reshape(view), (2,), eps)
     fields = dict(

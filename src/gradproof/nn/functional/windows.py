@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
 from ._checks import cache_of as _cache_of
-from ._checks import float_array, upstream
+from ._checks import check_options, float_array, upstream
 
 __all__: list[str] = []  # helpers for conv.py and pool.py, not part of the public API
 
@@ -188,7 +188,5 @@ def param_dict(name: str, params: object, defaults: dict[str, int]) -> dict[str,
         raise InputTypeError(
             f"{name} must be a dict with keys {sorted(defaults)}, got {describe(params)}"
         )
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise InputError(f"{name} has unknown keys {unknown}; expected keys {sorted(defaults)}")
+    check_options(name, params, defaults)
     return {**defaults, **params}
