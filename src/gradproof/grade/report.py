@@ -94,7 +94,7 @@ def class_summary(graded: list[Graded]) -> dict[str, Any]:
         for f in g.functions():
             per_function[f["name"]][f["status"]] += 1
             for item in f["findings"]:
-                if item["kind"] in NOTE_KINDS or item["kind"] in ("hint", "inconclusive"):
+                if item["kind"] in NOTE_KINDS or item["kind"] in ("hint", "not-implemented"):
                     continue
                 where = "(whole file)" if item["message"] in whole_file else f["name"]
                 key = (where, item["kind"])

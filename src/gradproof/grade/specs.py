@@ -94,7 +94,7 @@ class Spec:
 
     @property
     def label(self) -> str:
-        return self.forward.removesuffix("_forward")
+        return self.forward.replace("_forward", "")
 
     @property
     def functions(self) -> tuple[str, ...]:
