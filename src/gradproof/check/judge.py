@@ -21,7 +21,9 @@ Every input ends in one of three verdicts, and the rules are these, in order:
      below ``sqrt(eps)`` of the function's own scale (a gradient that is tiny
      next to what the function moves, 1e-17 from a saturated sigmoid, or a
      mathematically zero one, is proven tiny);
-   * kinked blocks or unmeasurable coordinates left unresolved;
+   * kinked blocks or unmeasurable coordinates left unresolved, or an analytic
+     value outside the one-sided derivatives at a kink that moving all kinks
+     together does not vindicate;
    * float16 inputs whose code cannot be re-checked in float64.
 3. **ok** — every measurement agreed within a tolerance below the cap (kinks,
    where isolated, are valid subgradients and reported).
@@ -211,6 +213,14 @@ def judge_values(base: InputResult, ev: Evidence, x: np.ndarray, scale: np.ndarr
             j, f"a projection exceeded its tolerance ({first.rel_error:.2g} vs "
                f"{first.rel_tol:.2g}) but neither a fresh draw nor any block of coordinates "
                "did: not proven right, not proven wrong")
+    outside = [k for k in j.kinks if not k.consistent]
+    ties_agree = ev.ties is not None and ev.ties.finite and ev.ties.ok and not ev.ties.kink
+    if outside and not ties_agree:
+        shown = "; ".join(k.describe() for k in outside[:2])
+        return _inconclusive(
+            j, f"at {len(outside)} kink(s) the analytic value lies outside the one-sided "
+               f"derivatives ({shown}): not a valid subgradient of a single kink; where "
+               "several kinks meet (overlapping max-pool windows) it can be, so not failed")
     if ev.loc is not None and ev.loc.exhausted:
         return _inconclusive(
             j, f"{ev.loc.unresolved_kinks} blocks with non-differentiable points could not be "

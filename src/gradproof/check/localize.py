@@ -10,8 +10,10 @@ label entries) — so the search is a group test in three stages:
    axis are bisected: the slab ``x[..., lo:hi, ...]`` is measured along its own
    random direction and only failing slabs are split, so each axis ends with
    the set of its indices whose slices hold wrong coordinates (or "all of
-   them": when nearly every one of 8 or more slabs of a level fails the axis is
-   dense and splitting it further would not narrow anything). Bugs confined to
+   them": when nearly every one of 8 or more slabs of a level fails, and so do
+   nearly all of 8 single indices drawn at random — unlike a sparse periodic
+   set, every 16th feature, which fails every slab too — the axis is dense and
+   splitting it further would not narrow anything). Bugs confined to
    ``k`` of ``n`` indices cost about ``2 k log2(n)`` measurements per axis.
 2. **Intersect.** The candidate region is the product of the per-axis sets
    (``w[:, 40]``, ``v[:, :, 5::16]``). When it is smaller than the input, the
@@ -46,7 +48,8 @@ __all__ = ["Localization", "localize", "single_coordinates", "kink_suspects_last
 
 CHUNK_BYTES = 32 * 2**20  # perturbed copies of the input made at once by single_coordinates
 # (their deltas take as much again)
-DENSE_LEVEL = 8  # an axis level of at least this many slabs, nearly all failing: dense
+DENSE_LEVEL = 8  # an axis level of at least this many slabs, nearly all failing, and
+DENSE_PROBES = 8  # nearly all of this many random single indices failing: dense
 WIDESPREAD_LEVEL = 16  # same for the flat bisection inside the region
 N_DESCENTS = 4
 KINK_BUDGET_FACTOR = 40  # kinked coordinates may cost up to this many times the budget
@@ -239,6 +242,7 @@ def _axis_set(s: _Search, smooth: np.ndarray, idx: np.ndarray, size: int,
     """Bisect the index ranges of one axis; the indices whose slabs fail, or None (dense)."""
     level = _halves(0, size)
     found: list[int] = []
+    probed = False
     while level:
         blocks = [smooth[(idx >= lo) & (idx < hi)] for lo, hi in level]
         keep = [(b, blk) for b, blk in zip(level, blocks) if blk.size]
@@ -247,7 +251,19 @@ def _axis_set(s: _Search, smooth: np.ndarray, idx: np.ndarray, size: int,
         results = s.measure([blk for _, blk in keep], f"axis {axis} slab")
         bad = [b for (b, _), r in zip(keep, results) if failing(r)]
         if len(level) >= DENSE_LEVEL and len(bad) >= 0.9 * len(level):
-            return None
+            if probed or all(hi - lo == 1 for lo, hi in level):
+                return None
+            # Every slab fails: the errors are in (nearly) every index, or in a
+            # sparse periodic set (every 16th feature fails every slab of 16).
+            # Single indices drawn at random tell the two apart.
+            probed = True
+            picks = s.rng.choice(size, size=min(DENSE_PROBES, size), replace=False)
+            blocks = [smooth[idx == p] for p in picks]
+            blocks = [b for b in blocks if b.size]
+            if blocks and s.room(len(blocks)):
+                hits = sum(failing(r) for r in s.measure(blocks, f"axis {axis} index"))
+                if hits >= 0.85 * len(blocks):
+                    return None
         nxt = []
         for lo, hi in bad:
             if hi - lo == 1:
