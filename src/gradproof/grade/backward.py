@@ -11,9 +11,9 @@
    result at the same ``dout`` must match :mod:`gradproof.nn.functional`'s.
    Exact and cheap; it catches errors too thin for random projections.
 
-Before both, one call on read-only ``dout`` and cache arrays finds writes
-into them (and the student's line); the results of that call say
-not-implemented (None, NotImplementedError, all zeros) apart from wrong.
+Before both, one call on read-only ``dout`` and cache arrays (:mod:`.precheck`)
+finds writes into them, with the student's line, and tells not-implemented
+(None, NotImplementedError, the template's zeros) apart from wrong.
 """
 
 from __future__ import annotations
@@ -28,29 +28,24 @@ import numpy as np
 from .. import check_vjp
 from .findings import (
     NOTE_KINDS,
-    describe_exception,
     finding,
     locate,
     speak_checker,
-    spoken_shape,
     summarize_values,
     where_text,
 )
-from .forward import TOL_EXACT, ForwardResult, case_inputs
+from .forward import ForwardResult, case_inputs
+from .harness import Harness, random_douts
+from .precheck import check_shapes, check_zeros, precheck
 from .specs import Ref, Spec
 from .student import (
     Unusable,
-    call_student,
     copy_args,
-    freeze,
-    is_readonly_write,
     looks_unfinished,
-    never_computed,
-    parse_forward,
     parse_grads,
 )
 
-__all__ = ["BackwardResult", "grade_backward", "TOL_GRAD"]
+__all__ = ["BackwardResult", "grade_backward", "combine", "TOL_GRAD"]
 
 # the reference-gradient witness: relative error (to the gradient's largest value) beyond
 # which a backward is wrong when its forward computes the reference's function to rounding
@@ -64,140 +59,6 @@ class BackwardResult:
     findings: list[dict] = field(default_factory=list)
 
 
-class StudentRaised(Exception):
-    """The student's code raised inside the checker (SystemExit included)."""
-
-
-class Harness:
-    """The student's forward and backward in :func:`check_vjp`'s conventions, for one case.
-
-    ``check_vjp`` sees only the differentiable arrays; everything else (labels,
-    parameter dicts, G) is closed over and copied for every call. With
-    ``hybrid`` the outputs come from the reference and the cache from the student.
-    """
-
-    def __init__(self, spec: Spec, forward: Callable, backward: Callable | None,
-                 args: tuple, options: dict, hybrid: bool):
-        self.spec, self.fwd, self.bwd = spec, forward, backward
-        self.args, self.options, self.hybrid = args, options, hybrid
-        self.last_error: BaseException | None = None
-
-    def full_args(self, arrays: tuple) -> tuple:
-        full = list(self.args)
-        for i, a in zip(self.spec.wrt, arrays):
-            full[i] = a
-        return copy_args(tuple(full))
-
-    def raw_forward(self, args: tuple) -> tuple[tuple, Any]:
-        """``(outs, cache)`` of the student's forward (reference outs when hybrid)."""
-        spec = self.spec
-        ref_args = copy_args(args) if self.hybrid else None
-        if spec.seeded:
-            np.random.seed(0)
-        result = self.fwd(*args)
-        if self.hybrid:
-            n = 1 if spec.kind != "layer" else spec.n_outputs
-            if not isinstance(result, (tuple, list)) or len(result) != n + 1:
-                raise Unusable("error", finding("structure", "the forward returned no cache"))
-            return spec.reference(ref_args, **self.options).outs, result[n]
-        return parse_forward(spec, result, spec.forward)
-
-    def forward(self, *arrays: np.ndarray) -> tuple[Any, Any]:
-        try:
-            outs, cache = self.raw_forward(self.full_args(arrays))
-        except Unusable:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - SystemExit too: the student's code
-            self.last_error = exc
-            raise StudentRaised(f"{type(exc).__name__}: {exc}") from exc
-        if self.spec.kind != "layer":
-            return float(np.asarray(outs[0], dtype=np.float64).reshape(())), cache
-        return (outs[0] if len(outs) == 1 else tuple(outs)), cache
-
-    def backward(self, *douts_and_cache: Any) -> Any:
-        *douts, cache = douts_and_cache
-        if self.spec.kind != "layer":  # losses: the cache is dx
-            dx = np.asarray(cache)
-            return dx * np.asarray(douts[0], dtype=dx.dtype)
-        try:
-            raw = self.bwd(*douts, cache)
-        except BaseException as exc:  # noqa: BLE001
-            self.last_error = exc
-            raise StudentRaised(f"{type(exc).__name__}: {exc}") from exc
-        grads = parse_grads(self.spec, raw, "backward")
-        return grads[0] if len(grads) == 1 else grads
-
-
-def _douts(spec: Spec, outs: tuple, rng: np.random.Generator) -> tuple:
-    out = []
-    for o in outs:
-        o = np.asarray(o)
-        dtype = o.dtype if o.dtype.kind == "f" else np.float64
-        out.append(rng.standard_normal(o.shape).astype(dtype))
-    return tuple(out)
-
-
-def _precheck(h: Harness, name: str, files: list[str], rng: np.random.Generator,
-              found: list[dict]) -> tuple[tuple, tuple]:
-    """One call of the backward on read-only ``dout`` and cache: ``(grads, douts)``."""
-    spec = h.spec
-    what = spec.forward if spec.kind != "layer" else name
-    outs, cache = _student_forward(h, files)
-    if spec.kind != "layer":
-        return parse_grads(spec, cache, what), (1.0,)
-    douts = _douts(spec, outs, rng)
-    frozen = tuple(d.copy() for d in douts)
-    for d in frozen:
-        d.flags.writeable = False
-    freeze(cache)
-    try:
-        raw = h.bwd(*frozen, cache)
-    except BaseException as exc:  # noqa: BLE001 - the plain call below reports it
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        if is_readonly_write(exc):
-            found.append(_inplace_finding(h, name, files, douts, exc))
-        _, cache = _student_forward(h, files)
-        raw = call_student(h.bwd, (*[d.copy() for d in douts], cache), files, name)
-    return parse_grads(spec, raw, name), douts
-
-
-def _student_forward(h: Harness, files: list[str]) -> tuple[tuple, Any]:
-    try:
-        return h.raw_forward(copy_args(h.args))
-    except Unusable:
-        raise
-    except BaseException as exc:  # noqa: BLE001
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise Unusable("error", finding(
-            "raised", f"{h.spec.forward} {describe_exception(exc, files)} (the backward "
-            "needs its cache)")) from exc
-
-
-def _inplace_finding(h: Harness, name: str, files: list[str], douts: tuple,
-                     exc: BaseException) -> dict:
-    """Which one was written, dout or the cache, with the student's line."""
-    place = where_text(locate(exc, files))
-    where = f" ({place})" if place else ""
-    _, cache = _student_forward(h, files)
-    frozen = tuple(d.copy() for d in douts)
-    for d in frozen:
-        d.flags.writeable = False
-    try:
-        h.bwd(*frozen, cache)
-    except BaseException as again:  # noqa: BLE001
-        if is_readonly_write(again):
-            return finding("inplace-dout", (
-                f"{name} writes into dout{where}: the caller's upstream gradient is changed; "
-                "copy it first (dx = dout.copy()) or compute into a new array "
-                "(dx = dout * (x > 0))"))
-    return finding("inplace-cache", (
-        f"{name} writes into its cache{where}: a second backward call with the same cache "
-        "gives a different result (and the cache may hold the caller's x); compute into a "
-        "new array"))
-
-
 def _reference_grads(spec: Spec, args: tuple, options: dict, douts: tuple) -> tuple | None:
     """The reference's gradients at ``douts`` (None when it cannot say: odd douts)."""
     try:
@@ -205,46 +66,6 @@ def _reference_grads(spec: Spec, args: tuple, options: dict, douts: tuple) -> tu
         return ref.vjp(douts) if ref.vjp is not None else None
     except Exception:  # noqa: BLE001 - e.g. douts of a wrong-shaped student output
         return None
-
-
-def _check_shapes(spec: Spec, grads: tuple, args: tuple, dims: dict, found: list[dict]) -> None:
-    for gname, g, i in zip(spec.grad_names, grads, spec.wrt):
-        expected = np.shape(args[i])
-        if g.shape != expected:
-            found.append(finding("shape", (
-                f"{gname} has shape {spoken_shape(g.shape, dims)}, expected "
-                f"{spoken_shape(expected, dims)} ({spec.args[i]}'s shape)"
-                + (": broadcasting hides this; sum over the extra axes without keepdims"
-                   if g.size == np.size(args[i]) else ""))))
-
-
-def _zeros(spec: Spec, grads: tuple, ref_grads: tuple | None, name: str, fn: Callable | None,
-           found: list[dict]) -> None:
-    """All-zero gradients: the template's (not-implemented) or a wrong answer ("dw is all
-    zeros"). A gradient left at its placeholder (``dx = np.zeros_like(x)`` never written,
-    ``dx = 0``) while others are computed is a half-finished backward: not-implemented."""
-    if ref_grads is None:
-        return
-    zero = [g.size > 0 and not np.any(g) for g in grads]
-    needed = [bool(np.any(r)) for r in ref_grads]
-    missing = [k for k, (z, need) in enumerate(zip(zero, needed)) if z and need]
-    if not missing:
-        return
-    words = ", ".join(spec.grad_names[k] for k in missing)
-    if len(missing) == len(grads) and spec.kind != "layer":
-        raise Unusable("not-implemented", finding("not-implemented", (
-            f"{name} returns {words} all zeros (the template's initial value?): its gradient "
-            "is not implemented yet")))
-    if len(missing) == len(grads):
-        raise Unusable("not-implemented", finding(
-            "not-implemented", f"{name} returns all zeros (the template's initial value?): "
-            "not implemented yet"))
-    if fn is not None and never_computed(fn, missing, len(grads)):
-        raise Unusable("not-implemented", finding("not-implemented", (
-            f"{name} never computes {words}: still the template's initial value (the other "
-            "gradients are computed): not implemented yet")))
-    for k in missing:
-        found.append(finding("zeros", f"{spec.grad_names[k]} is all zeros"))
 
 
 def _compare_reference(spec: Spec, grads: tuple, ref_grads: tuple, dims: dict,
@@ -362,7 +183,7 @@ def _backward_variant(spec: Spec, forward: Callable, backward: Callable | None,
         try:
             result = forward(*copy_args(args))
             outs = result[:spec.n_outputs]
-            douts = _douts(spec, outs, np.random.default_rng(seed))
+            douts = random_douts(spec, outs, np.random.default_rng(seed))
             grads = parse_grads(spec, backward(*douts, result[spec.n_outputs]), "backward")
         except BaseException as exc:  # noqa: BLE001 - the grading below reports it
             if isinstance(exc, KeyboardInterrupt):
@@ -393,7 +214,7 @@ def _probe_without_cache(spec: Spec, bwd: Callable, name: str, fwd: ForwardResul
     """The forward gives no cache: the backward is either a stub or cannot be graded."""
     args = case_inputs(spec, 0, fwd.variant, seed)
     ref = spec.reference(copy_args(args), **fwd.variant.options)
-    douts = _douts(spec, ref.outs, np.random.default_rng(seed))
+    douts = random_douts(spec, ref.outs, np.random.default_rng(seed))
     try:
         raw = bwd(*douts, None)
         parse_grads(spec, raw, name)
@@ -445,11 +266,11 @@ def grade_backward(spec: Spec, forward: Callable, backward: Callable | None, nam
         case_found: list[dict] = []
         rng = np.random.default_rng(_case_seed(spec, seed, index))
         try:
-            grads, douts = _precheck(h, name, files, rng, case_found)
+            grads, douts = precheck(h, name, files, rng, case_found)
             ref_grads = _reference_grads(spec, args, variant.options, douts)
-            _zeros(spec, grads, ref_grads, name if spec.kind == "layer" else spec.forward,
+            check_zeros(spec, grads, ref_grads, name if spec.kind == "layer" else spec.forward,
                    backward if spec.kind == "layer" else None, case_found)
-            _check_shapes(spec, grads, args, case.dims, case_found)
+            check_shapes(spec, grads, args, case.dims, case_found)
         except Unusable as exc:
             exc.found["message"] += f" [case: {case.label}]"
             found.append(exc.found)
@@ -488,7 +309,3 @@ def combine(*statuses: str) -> str:
     """One status from a loss's parts (value, gradient): the worst."""
     order = ("error", "timeout", "wrong", "not-implemented", "correct")
     return min(statuses, key=order.index)
-
-
-# re-exported for the runner
-__all__ += ["combine", "TOL_EXACT"]
