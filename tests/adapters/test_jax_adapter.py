@@ -113,3 +113,43 @@ def test_tuple_outputs_are_checked():
 def test_bad_dtype_is_named():
     with pytest.raises(ValueError, match="dtype"):
         check_jax(swish, rand(3), dtype="float16")
+
+
+# ----------------------------------------------------------------------
+# pytree outputs and the second derivative
+@pytest.mark.parametrize("name", ["eigh", "slogdet", "qr", "svd"])
+def test_linalg_namedtuple_outputs_are_checked(name):
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 4))
+    a = a @ a.T + 4 * np.eye(4)  # symmetric positive definite: distinct eigenvalues
+    fn = {"eigh": jnp.linalg.eigh, "slogdet": jnp.linalg.slogdet, "qr": jnp.linalg.qr,
+          "svd": lambda m: jnp.linalg.svd(m, full_matrices=False)}[name]
+    report = check_jax(fn, a, dtype="float64")
+    assert report.ok, report
+
+
+def test_dict_and_integer_leaves_in_the_output():
+    import jax.numpy as jnp
+
+    x = np.random.default_rng(1).standard_normal(5)
+    report = check_jax(lambda v: {"y": jnp.sin(v), "k": (jnp.argmax(v), v * 2)}, x)
+    assert report.ok, report
+
+
+def test_second_order_check_catches_a_bwd_rule_that_is_not_differentiable_right():
+    from gradproof.adapters.jax import check_jax_second_order
+
+    @jax.custom_vjp
+    def cube(x):
+        return x ** 3
+
+    # right first derivative; stop_gradient hides 6 x dout from the second
+    cube.defvjp(lambda x: (x ** 3, x),
+                lambda x, dout: (dout * 3 * jax.lax.stop_gradient(x) ** 2,))
+    x = np.random.default_rng(2).standard_normal(5)
+    assert check_jax(cube, x, dtype="float64").ok
+    assert check_jax_second_order(jax.numpy.tanh, x, dtype="float64").ok
+    report = check_jax_second_order(cube, x, dtype="float64")
+    assert report.verdict == "failed" and report.function.startswith("backward of ")

@@ -7,7 +7,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gradproof.adapters.torch import check_module, check_torch  # noqa: E402
+from torch.autograd.gradcheck import GradcheckError  # noqa: E402
+
+from gradproof.adapters.torch import (  # noqa: E402
+    check_module,
+    check_torch,
+    gradcheck,
+    gradgradcheck,
+)
 
 
 class Swish(torch.autograd.Function):
@@ -208,3 +215,108 @@ def test_float32_check_is_repeated_in_float64_and_sees_a_subtle_bug():
     correct = check_torch(Swish.apply, rand(4, 6), dtype=torch.float32)
     assert correct.ok
     assert any("also checked in float64" in n for n in correct.notes), correct.notes
+
+
+# ----------------------------------------------------------------------
+# nested outputs, the upstream gradient, raw gradient shapes
+def test_lstm_with_nested_outputs_is_checked():
+    lstm = torch.nn.LSTM(3, 4, batch_first=True).double()
+    report = check_module(lstm, rand(2, 5, 3))  # returns (out, (h, c))
+    assert report.ok, report
+    assert [r.name for r in report.inputs][:2] == ["input0", "weight_ih_l0"]
+
+
+def test_dict_outputs_are_flattened():
+    report = check_torch(lambda x: {"a": torch.tanh(x), "b": [x * 2, x.sum()]}, rand(3, 2))
+    assert report.ok, report
+
+
+class WritesIntoGradOutput(torch.autograd.Function):
+    """Bug: the backward scales grad_output in place (the caller's tensor)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output.mul_(2)  # 2 * grad_output is right, but the caller's is changed
+
+
+def test_a_backward_writing_into_grad_output_is_caught():
+    report = check_torch(WritesIntoGradOutput.apply, rand(3, 4))
+    assert report.verdict == "failed"
+    assert "mutated-dout" in [p.kind for p in report.problems]
+
+
+class BiasAddKeepdimGrad(torch.autograd.Function):
+    """Bug: db has shape (1, M) for b of shape (M,); torch sums it away."""
+
+    @staticmethod
+    def forward(ctx, x, b):
+        return x + b
+
+    @staticmethod
+    def backward(ctx, dout):
+        return dout, dout.sum(0, keepdim=True)
+
+
+def test_a_raw_bias_gradient_of_shape_1_m_is_a_shape_problem():
+    x, b = rand(3, 4), rand(4, seed=1)
+    assert torch.autograd.gradcheck(BiasAddKeepdimGrad.apply,
+                                    (x.requires_grad_(), b.requires_grad_()))  # torch passes
+    report = check_torch(BiasAddKeepdimGrad.apply, x, b)
+    assert report.verdict == "failed" and report.inputs[1].status == "SHAPE"
+    shape = [p for p in report.problems if p.kind == "shape"]
+    assert shape and "shape (1, 4)" in shape[0] and shape[0].input == 1
+
+
+# ----------------------------------------------------------------------
+# gradcheck / gradgradcheck: torch's signatures and behaviour
+
+
+def test_gradcheck_returns_true_for_a_correct_function():
+    x = rand(3, 4).requires_grad_()
+    assert gradcheck(Swish.apply, (x,)) is True
+    assert gradcheck(Swish.apply, x, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True) is True
+
+
+def test_gradcheck_raises_torchs_error_or_returns_false():
+    x = rand(3, 4).requires_grad_()
+    with pytest.raises(GradcheckError, match="FAILED") as info:
+        gradcheck(SwishForgotProductRule.apply, (x,))
+    assert isinstance(info.value, RuntimeError) and not info.value.report.ok
+    assert gradcheck(SwishForgotProductRule.apply, (x,), raise_exception=False) is False
+
+
+def test_gradcheck_checks_only_inputs_that_require_grad():
+    x, w = rand(3, 4).requires_grad_(), rand(4, 2, seed=1)
+    assert gradcheck(MatMulDoubledWeightGrad.apply, (x, w)) is True  # w is not checked
+    assert gradcheck(MatMulDoubledWeightGrad.apply, (x, w.requires_grad_()),
+                     raise_exception=False) is False
+    with pytest.raises(ValueError, match="require gradient"):
+        gradcheck(MatMul.apply, (rand(3, 4), rand(4, 2)))
+
+
+class CubeDetachedBackward(torch.autograd.Function):
+    """Right first derivative, wrong second: the backward detaches x, so its own
+    derivative (the double backward) misses 6 x dout."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, dout):
+        (x,) = ctx.saved_tensors
+        return dout * 3 * x.detach() ** 2
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    x = rand(3, 4).requires_grad_()
+    assert gradcheck(CubeDetachedBackward.apply, (x,)) is True
+    assert gradgradcheck(torch.tanh, (x,)) is True
+    assert gradgradcheck(CubeDetachedBackward.apply, (x,), raise_exception=False) is False
+    with pytest.raises(GradcheckError, match="backward of"):
+        gradgradcheck(CubeDetachedBackward.apply, (x,), grad_outputs=(rand(3, 4, seed=3),))

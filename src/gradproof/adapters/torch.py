@@ -12,6 +12,19 @@ into the checker's ``forward(*arrays) -> (outs, cache)`` /
   allow_unused=True, retain_graph=True)`` (the checker calls it more than once
   on one cache) and converts back; an input the outputs do not depend on gets a
   zero gradient (its true VJP), a non-float input gets ``None``.
+* **Outputs** may be nested (``nn.LSTM``'s ``(out, (h, c))``, dicts,
+  ``torch.return_types``): their tensors, in flattening order, are the
+  checker's outputs.
+* **The upstream gradient** handed to torch shares memory with the checker's
+  ``dout`` (when dtype and device allow), so a custom ``Function`` whose
+  backward writes into ``grad_output`` is caught, as the checker catches a
+  NumPy backward that writes into ``dout``.
+* **Raw gradient shapes.** torch sums a gradient of a broadcastable shape to
+  the input's shape before anyone sees it: a custom ``Function`` returning a
+  ``(1, M)`` bias gradient for a bias ``(M,)`` passes torch's own checks. The
+  adapter watches what each custom ``Function``'s backward returns (before that
+  reduction) and reports a shape that differs from its input's as a ``shape``
+  problem, as the checker does for a NumPy backward.
 
 Precision
 ---------
@@ -45,6 +58,7 @@ torch is imported inside the functions, so ``import gradproof`` needs only NumPy
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 from collections.abc import Callable, Sequence
@@ -57,7 +71,8 @@ from ..check import Report, check_vjp
 from ..check.report import Finding
 from ..errors import InputError, InputTypeError, describe
 
-__all__ = ["check_torch", "check_module", "LOW_PRECISION_SAFETY"]
+__all__ = ["check_torch", "check_module", "gradcheck", "gradgradcheck", "check_second_order",
+           "LOW_PRECISION_SAFETY"]
 
 # Norm-wise relative error allowed between a bfloat16/float16 run and the
 # float32 run, in units of the low dtype's eps: a few roundings of inputs,
@@ -112,8 +127,104 @@ def _default_dtype(inputs: Sequence[Any]):
     return torch.float64
 
 
-def _make_pair(fn: Callable, dtype, device) -> tuple[Callable, Callable]:
-    """The checker's (forward, backward) for ``fn`` evaluated in ``dtype`` on ``device``."""
+def _flatten(result) -> list:
+    """The tensors of a (possibly nested) output, in order: tuples, lists, dicts, NamedTuples."""
+    torch = _torch()
+    if isinstance(result, torch.Tensor):
+        return [result]
+    if isinstance(result, dict):
+        return [t for key in result for t in _flatten(result[key])]
+    if isinstance(result, (tuple, list)):
+        return [t for item in result for t in _flatten(item)]
+    return []
+
+
+def _dout_tensor(d, out, device):
+    """``d`` as a tensor for ``out``'s gradient; sharing ``d``'s memory when it can, so that
+    a backward writing into ``grad_output`` writes into the checker's ``dout``."""
+    torch = _torch()
+    if isinstance(d, np.ndarray) and d.flags.writeable and d.flags.c_contiguous \
+            and device.type == "cpu":
+        t = torch.from_numpy(d)
+        if t.dtype == out.dtype:
+            return t
+    return torch.from_numpy(np.array(d)).to(device=device, dtype=out.dtype)
+
+
+class _RawShapeWatch:
+    """While active, record what each custom ``Function`` backward in the graph of ``outs``
+    returns whose shape differs from its input's (torch would sum it away silently).
+
+    A ``Function``'s backward node is called by the engine through its ``apply``
+    attribute; an instance attribute of the same name sees the raw gradients.
+    """
+
+    MAX_NODES = 100_000
+
+    def __init__(self, outs: Sequence, leaves: Sequence, found: list):
+        self.outs, self.leaves, self.found = outs, leaves, found
+        self.patched: list = []
+
+    def _nodes(self):
+        seen, stack = set(), [o.grad_fn for o in self.outs if getattr(o, "grad_fn", None)]
+        while stack and len(seen) < self.MAX_NODES:
+            node = stack.pop()
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            yield node
+            stack.extend(n for n, _ in getattr(node, "next_functions", ()))
+
+    def _expected(self, node) -> list:
+        shapes = []
+        for nxt, k in node.next_functions:
+            if nxt is None:
+                shapes.append((None, None))
+            elif hasattr(nxt, "variable"):  # AccumulateGrad: a leaf
+                index = next((i for i, t in enumerate(self.leaves) if t is nxt.variable), None)
+                shapes.append((tuple(nxt.variable.shape), index))
+            else:
+                shapes.append((tuple(nxt._input_metadata[k].shape), None))
+        return shapes
+
+    def __enter__(self):
+        for node in self._nodes():
+            cls = getattr(node, "_forward_cls", None)
+            if cls is None or "apply" in vars(node):
+                continue
+            try:
+                expected = self._expected(node)
+            except (AttributeError, IndexError, RuntimeError):  # an older torch
+                continue
+            node.apply = self._watching(node, cls, expected)
+            self.patched.append(node)
+        return self
+
+    def _watching(self, node, cls, expected):
+        original = type(node).apply
+
+        def apply(*grads):
+            raw = original(node, *grads)
+            raw_tuple = raw if isinstance(raw, tuple) else (raw,)
+            for k, (g, (shape, index)) in enumerate(zip(raw_tuple, expected)):
+                if shape is not None and hasattr(g, "shape") and tuple(g.shape) != shape:
+                    self.found.append((cls.__qualname__, k, tuple(g.shape), shape, index))
+            return raw
+        return apply
+
+    def __exit__(self, *exc):
+        for node in self.patched:
+            del node.apply
+        return False
+
+
+def _make_pair(fn: Callable, dtype, device, raw_shapes: list | None = None
+               ) -> tuple[Callable, Callable]:
+    """The checker's (forward, backward) for ``fn`` evaluated in ``dtype`` on ``device``.
+
+    ``raw_shapes``: where to record a custom Function's gradient whose raw shape
+    differs from its input's (see :class:`_RawShapeWatch`); ``None``: not watched.
+    """
     torch = _torch()
 
     def forward(*arrays):
@@ -131,11 +242,15 @@ def _make_pair(fn: Callable, dtype, device) -> tuple[Callable, Callable]:
                 args.append(a)
         with torch.enable_grad():
             result = fn(*args)
-        outs = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        single = isinstance(result, torch.Tensor)
+        outs = tuple(_flatten(result))
+        if not outs:
+            raise InputTypeError(f"fn must return a tensor or a (nested) tuple of tensors, got "
+                                 f"{describe(result)}")
         np_outs = tuple(_to_numpy(o, arrays) for o in outs)
         cache = (leaves, outs, tuple(a.dtype if isinstance(a, np.ndarray) else None
                                      for a in arrays))
-        return (np_outs if isinstance(result, (tuple, list)) else np_outs[0]), cache
+        return (np_outs[0] if single else np_outs), cache
 
     def backward(*args):
         *douts, (leaves, outs, in_dtypes) = args
@@ -144,11 +259,13 @@ def _make_pair(fn: Callable, dtype, device) -> tuple[Callable, Callable]:
         wanted = [t for t in leaves if t is not None]
         grads: list = []
         if pairs and wanted:
-            grads = list(torch.autograd.grad(
-                [o for o, _ in pairs], wanted,
-                grad_outputs=[torch.from_numpy(np.array(d)).to(device=device, dtype=o.dtype)
-                              for o, d in pairs],
-                allow_unused=True, retain_graph=True))
+            watch = _RawShapeWatch([o for o, _ in pairs], leaves, raw_shapes) \
+                if raw_shapes is not None else contextlib.nullcontext()
+            with watch:
+                grads = list(torch.autograd.grad(
+                    [o for o, _ in pairs], wanted,
+                    grad_outputs=[_dout_tensor(d, o, device) for o, d in pairs],
+                    allow_unused=True, retain_graph=True))
         result, it = [], iter(grads)
         for t, in_dtype in zip(leaves, in_dtypes):
             if t is None:
@@ -250,15 +367,35 @@ def check_torch(
         if names is not None:
             options["names"] = names
     low = _is_low_precision(dtype)
-    forward, backward = _make_pair(fn, torch.float32 if low else dtype, device)
+    raw_shapes: list = []
+    forward, backward = _make_pair(fn, torch.float32 if low else dtype, device, raw_shapes)
     if (low or dtype == torch.float32) and "upcast" not in options:
         # the float64 re-check of float32 code: the same function in torch.float64
         options["upcast"] = _make_pair(fn, torch.float64, device)
     report = check_vjp(forward, backward, *arrays, wrt=wrt, **options)
     report.function = _fn_label(fn)
+    if raw_shapes:
+        report = _with_raw_shape_problems(report, raw_shapes)
     if low:
         _check_low_precision(report, fn, arrays, dtype, device, options.get("seed", 0))
     return report
+
+
+def _with_raw_shape_problems(report: Report, raw_shapes: list) -> Report:
+    """``report`` failed with a ``shape`` problem per custom Function gradient whose raw
+    shape differed from its input's (what torch summed away)."""
+    problems, blamed = list(report.problems), set()
+    for name, k, got, want, index in dict.fromkeys(raw_shapes):
+        who = f"checked input {index}" if index is not None else "an intermediate tensor"
+        problems.append(Finding(
+            f"{name}.backward returned a gradient of shape {got} for its argument {k} of "
+            f"shape {want} ({who}); torch sums it to {want} silently, so the values agree, but the "
+            f"backward is wrong: return a gradient of the input's shape (e.g. "
+            f"grad.sum(0) for a bias of shape {want})", kind="shape", input=index))
+        blamed.add(index)
+    inputs = [replace(r, verdict="failed", status="SHAPE") if r.index in blamed and r.checked
+              else r for r in report.inputs]
+    return replace(report, verdict="failed", problems=problems, inputs=inputs)
 
 
 def _check_low_precision(report: Report, fn: Callable, arrays: tuple, dtype, device,
@@ -354,3 +491,7 @@ def check_module(module, *inputs: Any, dtype=None, device=None, **options: Any) 
                          dtype=dtype, device=device, **options)
     report.function = type(module).__name__
     return report
+
+
+# torch.autograd.gradcheck / gradgradcheck with gradproof underneath (one import to switch)
+from .torch_compat import check_second_order, gradcheck, gradgradcheck  # noqa: E402
