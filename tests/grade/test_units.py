@@ -143,3 +143,24 @@ def test_demo_ends_with_a_grading_run():
     graded = run_grade_demo(verbose=False)
     scores = {g.submission.name: g.score for g in graded}
     assert scores["ada"] == 1.0 and scores["ben"] < 1.0
+
+
+def test_guard_sees_replaced_attributes_and_swapped_code():
+    from gradproof.grade import findings
+    from gradproof.grade._child import Guard
+
+    guard = Guard()
+    assert guard.changed() == []
+    original_code = findings.name_factor.__code__
+    findings.name_factor.__code__ = (lambda ratio, dims: "fine").__code__
+    try:
+        assert "gradproof.grade.findings.name_factor" in guard.changed()
+    finally:
+        findings.name_factor.__code__ = original_code
+    original = np.allclose
+    np.allclose = lambda *args, **kwargs: True
+    try:
+        assert "numpy.allclose" in guard.changed()
+    finally:
+        np.allclose = original
+    assert guard.changed() == []

@@ -67,9 +67,10 @@ def _watched_modules() -> list[tuple[str, types.ModuleType]]:
 
 
 def _fingerprint(value) -> tuple:
-    code = getattr(value, "__code__", None)
-    return (id(value), id(code) if code is not None else 0,
-            id(getattr(value, "__defaults__", None)))
+    """The object, and for a Python function its code and defaults (swappable in place)."""
+    if isinstance(value, types.FunctionType):
+        return (id(value), id(value.__code__), id(value.__defaults__))
+    return (id(value), 0, 0)
 
 
 class Guard:
