@@ -231,7 +231,8 @@ class Call:
     def args_with(self, i: int, xi: np.ndarray) -> tuple:
         base = deepcopy_inputs(self.inputs) if self.copy_each else list(self.inputs)
         args = list(base)
-        args[i] = xi
+        # arithmetic on a 0-d array gives a NumPy scalar: hand the forward an array, as given
+        args[i] = np.asarray(xi) if isinstance(xi, np.generic) else xi
         return tuple(args)
 
     def phi_complex_batch(self, points: list[tuple[int, np.ndarray]]) -> list[complex]:

@@ -327,8 +327,8 @@ def _copy(ds: tuple) -> tuple:
 
 
 def _add(a: Any, b: Any) -> Any:
-    out = np.asarray(a) + np.asarray(b)
-    return out.astype(np.asarray(a).dtype)
+    # np.asarray: the sum of two 0-d arrays is a NumPy scalar; a 0-d dout stays an array
+    return np.asarray(np.asarray(a) + np.asarray(b), dtype=np.asarray(a).dtype)
 
 
 def _scalar_like(ds: tuple, template: tuple) -> tuple:

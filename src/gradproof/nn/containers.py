@@ -114,7 +114,7 @@ class Flatten(Module):
         if x.ndim < 1:
             raise InputError(f"Flatten(): x must have a batch axis, got shape {x.shape}")
         self._x_shape, self._x_dtype = x.shape, x.dtype
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # explicit: N = 0 works too
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` (N, d1*...*dk), the output's shape and dtype -> ``dx`` (N, d1, ..., dk)."""

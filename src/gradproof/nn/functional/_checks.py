@@ -30,6 +30,11 @@ def float_array(name: str, value: object, layout: str | None = None) -> np.ndarr
     With ``layout`` (e.g. ``"(N, C, H, W)"``), the number of axes is checked too.
     """
     shape = f" with shape {layout}" if layout else ""
+    if isinstance(value, np.generic):  # e.g. b[0]: "array of shape ()" would confuse
+        raise InputTypeError(
+            f"{name} must be a float32 or float64 NumPy array{shape}, got the NumPy scalar "
+            f"{value!r} (an element, not an array: was {name} indexed by mistake?)"
+        )
     if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)):
         raise InputTypeError(
             f"{name} must be a float32 or float64 NumPy array{shape}, got "

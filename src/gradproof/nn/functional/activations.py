@@ -228,7 +228,8 @@ class ElementwiseCache:
 
 def _forward(activation: str, x: object, **params) -> tuple[np.ndarray, ElementwiseCache]:
     x = float_array("x", x)
-    out = RULES[activation].value(x, **params).astype(x.dtype, copy=False)
+    # np.asarray: NumPy's ufuncs turn a 0-d input into a scalar; the output stays an array
+    out = np.asarray(RULES[activation].value(x, **params), dtype=x.dtype)
     return out, ElementwiseCache(activation, x, params)
 
 
@@ -245,7 +246,7 @@ def _make_backward(activation: str) -> Callable[[np.ndarray, ElementwiseCache], 
             )
         dout = upstream(dout, cache.x.shape, cache.x.dtype, activation)
         slope = rule.slope(cache.x, **cache.params)
-        return (dout * slope).astype(cache.x.dtype, copy=False)
+        return np.asarray(dout * slope, dtype=cache.x.dtype)
 
     backward.__name__ = backward.__qualname__ = f"{activation}_backward"
     backward.__doc__ = (

@@ -66,7 +66,7 @@ def affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tup
         cache: ``(x, w, b)``, as in CS231n.
     """
     x, w, b = _check_affine_inputs(x, w, b)
-    out = x.reshape(x.shape[0], -1) @ w + b
+    out = x.reshape(x.shape[0], w.shape[0]) @ w + b  # explicit D: an empty batch works too
     return out, (x, w, b)
 
 
@@ -89,7 +89,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     x, w, b = cache
     dout = upstream(dout, (x.shape[0], w.shape[1]), np.result_type(x, w, b), "affine")
     dx = (dout @ w.T).reshape(x.shape)
-    dw = x.reshape(x.shape[0], -1).T @ dout
+    dw = x.reshape(x.shape[0], w.shape[0]).T @ dout
     db = dout.sum(axis=0)
     return (
         dx.astype(x.dtype, copy=False),

@@ -432,7 +432,7 @@ def groupnorm(
             raise InputError(
                 f"{name} must hold one value per channel of x (shape {x.shape}, C = {C}): "
                 f"shape ({C},) or {shape}, got {value.shape}")
-    view = (N, int(G), -1)
+    view = (N, int(G), C // int(G) * math.prod(x.shape[2:]))  # explicit: N = 0 works too
     xhat, _, _, _, inv_std = _normalize(x.reshape(view), (2,), eps)
     fields = dict(
         layer="groupnorm",

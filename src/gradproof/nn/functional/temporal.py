@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
-from ._checks import upstream
+from ._checks import check_finite, upstream
 from ._sequence_checks import (
     affine_grads,
     bool_mask,
@@ -79,6 +79,9 @@ def temporal_softmax_loss(
     """
     float_array("x", x, "N T V")
     nonempty_time("x", x)
+    # refused as softmax_loss refuses it (padded steps included: their scores diverged too)
+    check_finite("x", x, "a NaN or infinity in the scores usually means the forward pass "
+                 "diverged")
     N, T, V = x.shape
     y = index_array("y", y, V, "V = x.shape[2]")
     if y.shape != (N, T):

@@ -160,6 +160,12 @@ def conv_inputs(
     if not isinstance(b, np.ndarray):
         raise InputTypeError(f"b must be a NumPy array of shape (F,), got {describe(b)}")
     same_dtype(x, w=w, b=b)
+    if x.shape[1] == 0:
+        raise InputError(f"x must have shape {x_layout} with C >= 1 channel, got {x.shape}")
+    if 0 in w.shape:
+        raise InputError(
+            f"w must have shape {w_layout} with at least one filter (F >= 1) and a kernel of "
+            f"size >= 1 along each axis, got {w.shape}")
     if w.shape[1] != x.shape[1]:
         raise InputError(
             f"w must have shape {w_layout} with C == x.shape[1] == {x.shape[1]} "
