@@ -164,3 +164,37 @@ def test_guard_sees_replaced_attributes_and_swapped_code():
     finally:
         np.allclose = original
     assert guard.changed() == []
+
+
+def _verdict_of(verdict, problems, statuses=("ok",)):
+    from types import SimpleNamespace
+
+    from gradproof.check import Finding
+    from gradproof.grade.backward import _from_report
+    from gradproof.grade.harness import Harness
+    from gradproof.grade.specs import SPEC_BY_NAME
+
+    spec = SPEC_BY_NAME["affine_backward"]
+    report = SimpleNamespace(
+        verdict=verdict, ok=verdict == "ok",
+        problems=[Finding(message, kind, index) for kind, message, index in problems],
+        inputs=[SimpleNamespace(checked=True, status=s, name="x", index=0) for s in statuses])
+    found: list[dict] = []
+    status, _ = _from_report(report, Harness(spec, None, None, (), {}, False), [], found)
+    return status, {f["kind"] for f in found}
+
+
+def test_an_inconclusive_check_is_an_error_never_correct():
+    status, kinds = _verdict_of("inconclusive", [])
+    assert status == "inconclusive" and kinds == {"inconclusive"}
+    status, kinds = _verdict_of("ok", [], statuses=("inconclusive",))
+    assert status == "inconclusive"
+    status, _ = _verdict_of("failed", [("nondeterministic", "forward is not deterministic", None)])
+    assert status == "inconclusive"
+
+
+def test_a_proof_makes_wrong_and_dtype_alone_does_not():
+    assert _verdict_of("failed", [("mismatch", "input 1 (w): wrong", 1)])[0] == "wrong"
+    assert _verdict_of("failed", [("dtype", "gradient for input 0 has dtype", 0)])[0] == "correct"
+    assert _verdict_of("failed", [("some-new-kind", "input 0 (x): odd", 0)])[0] == "wrong"
+    assert _verdict_of("ok", [("raised", "backward raised ValueError", None)])[0] == "error"

@@ -123,21 +123,35 @@ def _small_error(spec: Spec, g: np.ndarray, r: np.ndarray, gname: str) -> str:
     return f"{text}: {spec.small_error_hint}" if spec.small_error_hint else text
 
 
+# the checker's finding kinds that prove a bug, and those that say it could not decide
+PROOF_KINDS = frozenset({
+    "mismatch", "shape", "nan", "structure", "missing", "zeros", "factor", "sign", "slice",
+    "transpose", "ties", "nonlinear", "ignores-dout", "backward-not-repeatable",
+    "mutated-input", "mutated-cache", "mutated-dout"})
+UNDECIDED_KINDS = frozenset({"inconclusive", "nondeterministic", "domain", "precision"})
+RAISED_KINDS = frozenset({"raised", "error", "exception"})
+
+
 def _from_report(report: Any, h: Harness, files: list[str], found: list[dict]) -> tuple[str, set]:
-    """The checker's verdict as a status, its findings in the student's words."""
+    """The checker's verdict as a status, its findings in the student's words.
+
+    A finding of a proof kind makes the gradient wrong; an undecided one (the forward
+    is not deterministic, no measurement possible...) leaves it inconclusive; a kind
+    this grader does not know counts as proof only when the checker's verdict is failed.
+    """
     spec = h.spec
     arg_names = [spec.args[i] for i in spec.wrt]
     have = {f["kind"] for f in found}
     shaped = {f["message"].split(" ")[0] for f in found if f["kind"] == "shape"}
     verdict = getattr(report, "verdict", None) or ("ok" if report.ok else "failed")
-    status = "correct"
+    proved, undecided, raised = False, False, False
     wrong_grads: set[str] = set()
     for p in report.problems:
         kind = getattr(p, "kind", "note")
         i = getattr(p, "input", None)
         message = speak_checker(str(p), spec.grad_names, arg_names)
-        if kind == "raised":
-            status = "error"
+        if kind in RAISED_KINDS:
+            raised = True
             place = where_text(locate(h.last_error, files)) if h.last_error else ""
             found.append(finding("raised", message + (f" ({place})" if place else "")))
             continue
@@ -145,27 +159,32 @@ def _from_report(report: Any, h: Harness, files: list[str], found: list[dict]) -
                 kind == "mutated-cache" and "inplace-cache" in have or \
                 kind == "shape" and i is not None and spec.grad_names[i] in shaped:
             continue
-        if kind == "inconclusive":
-            found.append(finding("inconclusive", message))
-            continue
         if kind == "dtype":
             message += " (noted, not counted as a bug)"
         found.append(finding(kind, message))
-        if kind not in NOTE_KINDS:
+        if kind in NOTE_KINDS:
+            continue
+        if kind in UNDECIDED_KINDS:
+            undecided = True
+            continue
+        if kind in PROOF_KINDS or verdict == "failed":
+            proved = True
             if i is not None and i < len(spec.grad_names):
                 wrong_grads.add(spec.grad_names[i])
-            if status == "correct":
-                status = "wrong"
-    if status == "correct":
-        undecided = [r.name or str(r.index) for r in report.inputs
-                     if r.checked and str(r.status).startswith("inconclusive")]
-        if verdict == "inconclusive" or undecided:
-            status = "inconclusive"
+    if raised:
+        return "error", wrong_grads
+    if proved:
+        return "wrong", wrong_grads
+    unsure = [r.name or str(r.index) for r in report.inputs
+              if r.checked and str(r.status).startswith("inconclusive")]
+    if undecided or verdict == "inconclusive" or unsure:
+        if not any(f["kind"] == "inconclusive" for f in found):
             found.append(finding("inconclusive", (
                 "the numerical check could not prove the gradient of "
-                f"{', '.join('d' + n for n in undecided) or 'every input'} right or wrong "
+                f"{', '.join('d' + n for n in unsure) or 'the inputs'} right or wrong "
                 "(a measurement exceeded its tolerance but no coordinate could be blamed)")))
-    return status, wrong_grads
+        return "inconclusive", wrong_grads
+    return "correct", wrong_grads
 
 
 def _case_seed(spec: Spec, seed: int, index: int) -> int:
