@@ -94,15 +94,19 @@ def check_shapes(spec: Spec, grads: tuple, args: tuple, dims: dict, found: list[
     for gname, g, i in zip(spec.grad_names, grads, spec.wrt):
         expected = np.shape(args[i])
         if g.shape != expected:
+            why = ""
+            if g.size == np.size(args[i]):
+                why = ": broadcasting hides this; sum over the extra axes without keepdims"
+            elif 0 in g.shape:
+                why = (": an empty slice (with pad = 0, a[pad:-pad] is a[0:0]; "
+                       "a[pad:pad + H] works for every pad)")
             found.append(finding("shape", (
                 f"{gname} has shape {spoken_shape(g.shape, dims)}, expected "
-                f"{spoken_shape(expected, dims)} ({spec.args[i]}'s shape)"
-                + (": broadcasting hides this; sum over the extra axes without keepdims"
-                   if g.size == np.size(args[i]) else ""))))
+                f"{spoken_shape(expected, dims)} ({spec.args[i]}'s shape){why}")))
 
 
-def check_zeros(spec: Spec, grads: tuple, ref_grads: tuple | None, name: str, fn: Callable | None,
-           found: list[dict]) -> None:
+def check_zeros(spec: Spec, grads: tuple, ref_grads: tuple | None, name: str,
+                fn: Callable | None, found: list[dict]) -> None:
     """All-zero gradients: the template's (not-implemented) or a wrong answer ("dw is all
     zeros"). A gradient left at its placeholder (``dx = np.zeros_like(x)`` never written,
     ``dx = 0``) while others are computed is a half-finished backward: not-implemented."""
