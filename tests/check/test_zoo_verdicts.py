@@ -14,6 +14,8 @@ from gradproof import check_vjp
 from gradproof.zoo import cases
 
 BELOW_FLOAT32_RESOLUTION = {"gelu_tanh_derivative_float32"}
+# bugs whose verdict may honestly be "inconclusive" rather than "failed" (none today)
+HONESTLY_INCONCLUSIVE: set[str] = set()
 ZOO = cases()
 
 
@@ -30,9 +32,11 @@ def test_no_false_alarm_on_correct_or_kink_case(name, seed):
     _check(ZOO[name], seed).raise_if_failed()
 
 
-def test_every_bug_is_caught():
-    missed = {n for n, c in ZOO.items() if c.kind == "bug" and _check(c).ok}
-    assert missed == set()
+@pytest.mark.parametrize("name", sorted(n for n, c in ZOO.items() if c.kind == "bug"))
+def test_every_bug_is_caught(name):
+    report = _check(ZOO[name])
+    assert not report.ok, str(report)
+    assert report.verdict == "failed" or name in HONESTLY_INCONCLUSIVE, str(report)
 
 
 def test_the_float32_gelu_bug_is_caught_and_the_recheck_says_when_it_was_needed():
