@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
 from gradproof import check_vjp
 from gradproof.check import InputResult, Report
+from gradproof.check.heatmap import REGION_COLOR, region_mask
 from gradproof.check.html import HEAT_COLORS, relative_error_grid, render_html, write_html
 from gradproof.nn import functional as F
+from tests.browser import WIDTH, all_visible, layout, screenshot
 
 
 def _inputs(seed=0):
@@ -57,7 +56,8 @@ def test_heat_map_marks_the_wrong_row(buggy_full):
     page = render_html(buggy_full)
     w_map = page.split('aria-label="heat map of the relative error of input 1 (w)"')[1]
     w_map = w_map.split("</svg>")[0]
-    fills = re.findall(r'<rect x="\d+" y="(\d+)"[^>]*fill="#([0-9a-f]{6})"', w_map)
+    fills = re.findall(r'<rect x="\d+" y="(\d+)" width="\d+" height="\d+" '
+                       r'fill="#([0-9a-f]{6})"', w_map)
     assert len(fills) == 12 * 10
     rows = sorted({int(y) for y, _ in fills})
     bright = {rows.index(int(y)) for y, c in fills if int(c[2:4], 16) > 200}  # green channel
@@ -74,17 +74,17 @@ def test_auto_mode_report_shows_sampled_coordinates_without_a_full_check():
     report = check_vjp(F.affine, _row_bug_backward, *_inputs())
     page = render_html(report)
     assert 'class="gp-sampled"' in page and 'class="gp-heatmap"' not in page
-    assert page.count("<circle") == len(report.inputs[1].worst)
+    assert page.count("<circle") == sum(len(r.worst) for r in report.inputs)
 
 
 def test_auto_mode_report_uses_a_given_full_check_for_heat_maps(buggy_full):
     report = check_vjp(F.affine, _row_bug_backward, *_inputs())
     page = render_html(report, full=buggy_full)
     assert page.count('class="gp-heatmap"') == 3  # x, w and b (b drawn as one row)
-    assert "from a full check" in page
+    assert "measured by a full check of every coordinate" in page
 
 
-def test_large_inputs_are_pooled():
+def test_large_inputs_are_aggregated_into_a_readable_grid_with_axes():
     # a hand-made full-mode result: a full check of 80,000 coordinates would be slow
     rng = np.random.default_rng(1)
     analytic = rng.standard_normal((200, 400))
@@ -93,12 +93,65 @@ def test_large_inputs_are_pooled():
     result = InputResult(0, "x", (200, 400), "float64", numeric=numeric, analytic=analytic)
     page = render_html(Report(verdict="failed", n_evals=0, inputs=[result], mode="full"),
                        standalone=False)
-    assert "maximum over a 3x3 block" in page
+    assert "largest error of a block of 4x7 coordinates" in page
     svg = page.split('class="gp-heatmap"')[1].split("</svg>")[0]
-    fills = re.findall(r'fill="#([0-9a-f]{6})"', svg)
-    assert len(fills) == 67 * 134
+    fills = re.findall(r'<rect x="\d+" y="\d+" width="\d+" height="\d+" fill="#([0-9a-f]{6})"',
+                       svg)
+    assert len(fills) == 50 * 58  # at most 64 x 64 cells, each at least 8 px
     bright = [k for k, c in enumerate(fills) if int(c[2:4], 16) > 200]
-    assert bright == [(150 // 3) * 134 + 390 // 3]  # the block holding the one wrong value
+    assert bright == [(150 // 4) * 58 + 390 // 7]  # the block holding the one wrong value
+    assert "axis 1 (index 0-399, 7 per cell)" in svg and "axis 0 (0-199, 4 per cell)" in svg
+    assert ">100</text>" in svg and ">300</text>" in svg  # ticks in the input's indices
+
+
+def test_region_index_is_parsed_into_a_mask():
+    text, mask = region_mask("input 1 (w): the errors are confined to w[:, 40] (128 of 8192)",
+                             (128, 64))
+    assert text == "w[:, 40]" and mask.sum() == 128 and mask[:, 40].all()
+    text, mask = region_mask("confined to v[:, :, 5::16] (every 16th index)", (2, 3, 64))
+    assert text == "v[:, :, 5::16]" and mask.sum() == 2 * 3 * 4 and mask[1, 2, 53]
+    assert region_mask("confined to index 4 along axis 0 (w[4, :])", (12, 10))[1][4].all()
+    assert region_mask("no index here", (3, 3)) == ("", None)
+
+
+def _column_bug(dout, cache):
+    dx, dw, db = F.affine_backward(dout, cache)
+    dw = dw.copy()
+    dw[:, 40] *= 1.01  # one wrong column
+    return dx, dw, db
+
+
+@pytest.fixture(scope="module")
+def column_bug():
+    """A 32x128 -> 64 affine layer whose dw is wrong in column 40 (w has 8192 coordinates)."""
+    rng = np.random.default_rng(0)
+    inputs = (rng.standard_normal((32, 128)), rng.standard_normal((128, 64)),
+              rng.standard_normal(64))
+    return check_vjp(F.affine, _column_bug, *inputs), inputs
+
+
+def test_the_region_found_is_drawn_on_a_large_inputs_map(column_bug):
+    report, _ = column_bug
+    assert any(p.kind == "slice" and "w[:, 40]" in p for p in report.problems)
+    page = render_html(report)  # no full check: w's map shows the region and the samples
+    w_map = page.split('where the worst sampled coordinates of input 1 (w) lie')[1]
+    w_map = w_map.split("</svg>")[0]
+    regions = re.findall(r'<rect class="gp-region" x="(\d+)" y="(\d+)" width="(\d+)" '
+                         r'height="(\d+)"', w_map)
+    assert len(regions) == 1  # one column: one tall rectangle
+    assert int(regions[0][3]) > 10 * int(regions[0][2])
+    assert w_map.count('class="gp-worst"') == len(report.inputs[1].worst)
+    assert 'Found wrong: <span class="gp-region-text">w[:, 40]</span>' in page
+
+
+def test_a_passing_inputs_caption_gives_its_own_status_not_the_verdict(column_bug):
+    report, inputs = column_bug
+    full = check_vjp(F.affine, _column_bug, *inputs, mode="full", wrt=[2])
+    page = render_html(report, full=full)
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page)
+    b_caption = next(c for c in captions if c.startswith("input 2 (b)"))
+    assert b_caption.startswith("input 2 (b): ok.")
+    assert "FAILED" not in b_caption and "verdict" not in b_caption
 
 
 def test_repr_html_is_a_notebook_fragment(buggy_full):
@@ -114,28 +167,7 @@ def test_text_is_escaped():
 
 
 # ----------------------------------------------------------------------
-# headless Chromium
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and not os.environ.get("GRADPROOF_NO_BROWSER"):
-        pytest.fail("chromium is not installed: apt-get install -y chromium "
-                    "(or set GRADPROOF_NO_BROWSER=1 to skip the browser test explicitly)")
-    return found
-
-
-def _screenshot(page, tmp_path) -> np.ndarray:
-    from matplotlib.image import imread
-
-    png = tmp_path / "shot.png"
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
-           "--window-size=1200,900", page.as_uri()]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    assert png.is_file(), f"chromium wrote no screenshot:\n{done.stderr[-2000:]}"
-    return (imread(png)[..., :3] * 255).astype(int)  # (900, 1200, 3)
-
-
+# headless Chromium at 1280 px: the elements are laid out and visible, the colours drawn
 def _heat_pixels(rgb: np.ndarray) -> np.ndarray:
     """Pixels close to the heat-map palette (a piecewise-linear ramp between HEAT_COLORS)."""
     ramp = np.concatenate([np.linspace(a, b, 32) for a, b in zip(HEAT_COLORS, HEAT_COLORS[1:])])
@@ -144,19 +176,53 @@ def _heat_pixels(rgb: np.ndarray) -> np.ndarray:
     return (dist < 12)[index.ravel()].reshape(rgb.shape[:2])
 
 
-@pytest.mark.skipif(bool(os.environ.get("GRADPROOF_NO_BROWSER")),
-                    reason="GRADPROOF_NO_BROWSER is set")
 def test_chromium_renders_the_heat_map(buggy_full, tmp_path):
     page = write_html(buggy_full, tmp_path / "report.html")
-    rgb = _screenshot(page.resolve(), tmp_path)
+    rgb = screenshot(page, tmp_path / "shot.png", tmp_path, height=1200)
     assert rgb.std() > 20  # not blank
     heat = _heat_pixels(rgb)
     rows, cols = np.nonzero(heat)
-    # the legend alone is ~4,500 such pixels (a page with no heat map has ~5,000);
-    # the maps of x (6x12 cells of 28 px) and w add tens of thousands
+    # the legend alone is ~4,500 such pixels; the maps of x (6x12 cells) and w add far more
     assert heat.sum() > 20000, "no heat map in the screenshot"
     region = rgb[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    non_white = np.any(region < 235, axis=-1)
-    assert non_white.mean() > 0.3
     # the wrong row is bright (yellow), the rest dark: the map is not one flat colour
     assert (region[..., 1] > 200).sum() > 100 and (region[..., 1] < 120).sum() > 1000
+
+
+def test_chromium_lays_out_a_large_inputs_map_with_axes_region_and_table(column_bug, tmp_path):
+    report, inputs = column_bug
+    full = check_vjp(F.affine, _column_bug, *inputs, mode="full", wrt=[0, 2])
+    page = write_html(report, tmp_path / "column.html", full=full)
+    boxes = layout(page, ["h1", ".gp-heatmap", ".gp-sampled", ".gp-region", ".gp-xlabel",
+                          ".gp-ylabel", ".gp-worst-local", "figcaption", ".gp-legend"],
+                   tmp_path)
+    assert boxes["__page__"]["width"] <= WIDTH  # nothing overflows sideways at 1280 px
+    for selector in ("h1", ".gp-heatmap", ".gp-sampled", ".gp-region", ".gp-xlabel",
+                     ".gp-worst-local", "figcaption", ".gp-legend"):
+        assert all_visible(boxes[selector]), (selector, boxes[selector])
+    assert len(boxes[".gp-heatmap"]) == 2 and len(boxes[".gp-sampled"]) == 1  # x, b; w
+    w_map, = boxes[".gp-sampled"]
+    assert w_map["width"] >= 500 and w_map["height"] >= 500  # a readable 64 x 64 grid
+    region, = boxes[".gp-region"]
+    assert w_map["left"] < region["left"] < w_map["left"] + w_map["width"]
+    assert region["height"] > 0.8 * (w_map["height"] - 60)  # the whole column
+    table, = boxes[".gp-worst-local"]  # w's worst coordinates, beside its map
+    assert table["left"] >= w_map["left"] + w_map["width"] - 1
+    assert table["top"] < w_map["top"] + w_map["height"]
+    rgb = screenshot(page, tmp_path / "column.png", tmp_path, height=2200)
+    magenta = np.all(np.abs(rgb - [int(REGION_COLOR[k:k + 2], 16) for k in (1, 3, 5)]) < 40,
+                     axis=-1)
+    assert magenta.sum() > 500  # the region is drawn, not only laid out
+    assert _heat_pixels(rgb).sum() > 50000  # x's and b's maps
+
+
+def test_missing_chromium_skips_with_the_install_hint_unless_under_ci(monkeypatch):
+    from tests import browser
+
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        browser.chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        browser.chromium()

@@ -4,36 +4,40 @@ Everything is inline: CSS in a ``<style>`` element, heat maps as inline SVG;
 the page fetches nothing, so it can be mailed, attached to CI artefacts or
 opened offline.
 
-Heat maps. For each checked input the page draws the error of every
-coordinate, ``|analytic - numeric| / max(|analytic|, |numeric|)`` with the
-maximum taken over the whole input (the error relative to the gradient's
-scale), coloured on a log scale from 1e-16 to 1. The per-coordinate numeric
-gradient exists only after a full check (``mode="full"``). For a report made
-in the default mode the caller may pass ``full=``, a full check of the same
-function (``gradproof check --html`` runs one for inputs of at most 4096
-elements); otherwise the page shows where the sampled (worst) coordinates lie
-instead. Arrays with more than two axes are drawn as ``(shape[0], rest)``; large
-arrays are pooled (the maximum error of each block of cells).
+Heat maps (drawn by :mod:`.heatmap`). For each checked input the page draws
+the error of every coordinate, ``|analytic - numeric| / max(|analytic|,
+|numeric|)`` with the maximum taken over the whole input (the error relative to
+the gradient's scale), coloured on a log scale from 1e-16 to 1, with labelled
+axes; large inputs are aggregated into blocks (each cell the maximum error of
+its block). The region the check found wrong (``w[:, 40]``) is outlined, and
+the input's worst coordinates are listed beside its map. The per-coordinate
+numeric gradient exists only after a full check (``mode="full"``). For a report
+made in the default mode the caller may pass ``full=``, a full check of the
+same function (``gradproof check --html`` runs one for inputs of at most 4096
+elements); otherwise the map shows the region found and where the worst
+sampled coordinates lie. A caption gives the input's own status, never the
+report's overall verdict.
 """
 
 from __future__ import annotations
 
 import html
-import math
-import warnings
 from pathlib import Path
 
-import numpy as np
-
+from .heatmap import (
+    HEAT_COLORS,
+    LOG_RANGE,
+    REGION_COLOR,
+    color,
+    heatmap_svg,
+    region_of,
+    relative_error_grid,
+    sampled_svg,
+    view_shape,
+)
 from .report import InputResult, Report, _fmt
 
 __all__ = ["HEAT_COLORS", "LOG_RANGE", "render_html", "write_html", "relative_error_grid"]
-
-# viridis, sampled at 0, 1/4, 1/2, 3/4, 1: dark for tiny errors, yellow for large ones
-HEAT_COLORS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
-LOG_RANGE = (-16.0, 0.0)  # log10 of the relative error mapped onto the colours
-MAX_CELLS = (96, 160)  # rows, columns drawn before pooling
-MAX_TOOLTIPS = 1024  # cells with a hover tooltip (each costs ~100 bytes)
 
 _CSS = """
 .gp-report { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
@@ -54,129 +58,16 @@ _CSS = """
 .gp-report .gp-skip { color: #8c959f; }
 .gp-report ul { margin: 4px 0; padding-left: 22px; }
 .gp-report li.gp-problem { color: #8a1c12; }
-.gp-report .gp-maps { display: flex; flex-wrap: wrap; gap: 18px; }
-.gp-report figure { margin: 0; width: min-content; }
-.gp-report figcaption { color: #57606a; font-size: 12px; min-width: 260px; }
+.gp-report .gp-maps { display: flex; flex-direction: column; gap: 22px; }
+.gp-report figure.gp-map { margin: 0; }
+.gp-report .gp-map-row { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
+.gp-report .gp-map-side { font-size: 13px; min-width: 280px; max-width: 420px; }
+.gp-report .gp-map-side table { font-size: 12px; }
+.gp-report .gp-region-text { color: #b0175f; font-weight: 600; }
+.gp-report figcaption { color: #57606a; font-size: 13px; max-width: 1000px; margin-top: 4px; }
+.gp-report .gp-legend-row { display: flex; gap: 24px; align-items: center; flex-wrap: wrap;
+  color: #57606a; font-size: 12px; }
 """
-
-
-# ----------------------------------------------------------------------
-# colours and grids
-def _color(t: float) -> str:
-    """The heat-map colour at ``t`` in [0, 1] (NaN: grey)."""
-    if not math.isfinite(t):
-        return "#bdbdbd"
-    t = min(max(t, 0.0), 1.0) * (len(HEAT_COLORS) - 1)
-    k = min(int(t), len(HEAT_COLORS) - 2)
-    a, b = HEAT_COLORS[k], HEAT_COLORS[k + 1]
-    f = t - k
-    r, g, bl = (round(a[c] + f * (b[c] - a[c])) for c in range(3))
-    return f"#{r:02x}{g:02x}{bl:02x}"
-
-
-def _log_position(err: float) -> float:
-    lo, hi = LOG_RANGE
-    if not math.isfinite(err):
-        return float("nan")
-    return (math.log10(max(err, 10.0 ** lo)) - lo) / (hi - lo)
-
-
-def _as_2d(a: np.ndarray) -> np.ndarray:
-    if a.ndim == 0:
-        return a.reshape(1, 1)
-    if a.ndim == 1:
-        return a.reshape(1, -1)
-    return a.reshape(a.shape[0], -1)
-
-
-def relative_error_grid(analytic: np.ndarray, numeric: np.ndarray) -> np.ndarray:
-    """``|analytic - numeric| / max(|analytic|, |numeric|)`` per coordinate, shape of the input.
-
-    The maximum is over the whole input, so a coordinate whose gradient is ~0 is
-    judged against the gradient's scale, not against itself. NaN where the
-    numeric gradient could not be measured.
-    """
-    a = np.asarray(analytic, dtype=np.float64)
-    n = np.asarray(numeric, dtype=np.float64)
-    scale = max(float(np.nanmax(np.abs(a), initial=0.0)),
-                float(np.nanmax(np.abs(n), initial=0.0)), 1e-300)
-    return np.abs(a - n) / scale
-
-
-def _pool_max(e: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Block maxima so that the grid has at most ``MAX_CELLS`` cells per side."""
-    rows, cols = e.shape
-    fr = math.ceil(rows / MAX_CELLS[0])
-    fc = math.ceil(cols / MAX_CELLS[1])
-    if fr == 1 and fc == 1:
-        return e, 1, 1
-    padded = np.full((math.ceil(rows / fr) * fr, math.ceil(cols / fc) * fc), np.nan)
-    padded[:rows, :cols] = e
-    blocks = padded.reshape(padded.shape[0] // fr, fr, padded.shape[1] // fc, fc)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
-        return np.nanmax(blocks, axis=(1, 3)), fr, fc
-
-
-def _cell_size(rows: int, cols: int) -> int:
-    return int(min(max(min(640 // cols, 400 // rows), 3), 28))
-
-
-def _heatmap_svg(
-    result: InputResult, analytic: np.ndarray, numeric: np.ndarray
-) -> tuple[str, str]:
-    err = _as_2d(relative_error_grid(analytic, numeric))
-    a2, n2 = _as_2d(np.asarray(analytic, dtype=np.float64)), _as_2d(numeric)
-    grid, fr, fc = _pool_max(err)
-    rows, cols = grid.shape
-    cell = _cell_size(rows, cols)
-    tooltips = fr == 1 and fc == 1 and grid.size <= MAX_TOOLTIPS
-    shape = result.shape if len(result.shape) >= 2 else _as_2d(np.empty(result.shape)).shape
-    parts = [
-        f'<svg class="gp-heatmap" width="{cols * cell}" height="{rows * cell}" '
-        f'viewBox="0 0 {cols * cell} {rows * cell}" role="img" '
-        f'aria-label="heat map of the relative error of input {html.escape(result.label)}">'
-    ]
-    for r in range(rows):
-        for c in range(cols):
-            e = float(grid[r, c])
-            rect = (f'<rect x="{c * cell}" y="{r * cell}" width="{cell}" height="{cell}" '
-                    f'fill="{_color(_log_position(e))}"')
-            if tooltips:  # unpooled: cell (r, c) is flat index r * cols + c of the input
-                coord = tuple(int(k) for k in np.unravel_index(r * cols + c, result.shape))
-                parts.append(rect + f'><title>{coord}: analytic {_fmt(a2[r, c])}, numeric '
-                             f'{_fmt(n2[r, c])}, rel. error {_fmt(e)}</title></rect>')
-            else:
-                parts.append(rect + "/>")
-    parts.append("</svg>")
-    pooled = f"; each cell is the maximum over a {fr}x{fc} block" if fr * fc > 1 else ""
-    drawn = f" drawn as {shape}" if len(result.shape) != 2 else ""
-    caption = (f"input {result.label}, shape {result.shape}{drawn}{pooled}; "
-               f"worst relative error {_fmt(float(np.nanmax(err, initial=0.0)))}")
-    return "".join(parts), caption
-
-
-def _sampled_svg(result: InputResult) -> tuple[str, str]:
-    """Where the worst (sampled) coordinates of an input lie, coloured by their error."""
-    rows, cols = _as_2d(np.empty(result.shape, dtype=np.uint8)).shape
-    width, height = 480, max(int(480 * rows / cols), 24) if cols else 24
-    height = min(height, 360)
-    parts = [f'<svg class="gp-sampled" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img">'
-             f'<rect width="{width}" height="{height}" fill="#eaeef2"/>']
-    for coord, a, n in result.worst:
-        flat = int(np.ravel_multi_index(coord, result.shape)) if result.shape else 0
-        r, c = divmod(flat, cols)
-        e = abs(a - n) / max(abs(a), abs(n), 1e-300)
-        x, y = (c + 0.5) * width / cols, (r + 0.5) * height / rows
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="{_color(_log_position(e))}" '
-                     f'stroke="#1f2328"><title>{coord}: analytic {_fmt(a)}, numeric {_fmt(n)}'
-                     f"</title></circle>")
-    parts.append("</svg>")
-    caption = (f"input {result.label}, shape {result.shape}: the {len(result.worst)} worst "
-               "sampled coordinates (the default mode measures random projections, not every "
-               "coordinate; use mode='full' for a complete heat map)")
-    return "".join(parts), caption
 
 
 def _legend_svg() -> str:
@@ -185,7 +76,7 @@ def _legend_svg() -> str:
     parts = [f'<svg class="gp-legend" width="{width}" height="34" viewBox="0 0 {width} 34">']
     for k in range(n):
         parts.append(f'<rect x="{k * width / n:.2f}" y="0" width="{width / n + 0.5:.2f}" '
-                     f'height="14" fill="{_color(k / (n - 1))}"/>')
+                     f'height="14" fill="{color(k / (n - 1))}"/>')
     for exponent in range(int(lo), int(hi) + 1, 4):
         x = (exponent - lo) / (hi - lo) * (width - 24) + 2
         parts.append(f'<text x="{x:.1f}" y="29" font-size="11" fill="#57606a">1e{exponent}'
@@ -252,31 +143,74 @@ def _kinks_table(report: Report) -> str:
             "<th>analytic</th><th>valid subgradient</th></tr>" + rows + "</table>")
 
 
+def _local_worst(r: InputResult) -> str:
+    """The input's worst coordinates, as a small table beside its map."""
+    if not r.worst:
+        return '<p class="gp-meta">no coordinate measured wrong</p>'
+    rows = "".join(
+        f"<tr><td>{html.escape(str(c))}</td><td>{_fmt(a)}</td><td>{_fmt(n)}</td>"
+        f"<td>{_fmt(abs(a - n) / max(abs(a), abs(n), 1e-300))}</td></tr>"
+        for c, a, n in r.worst)
+    return ('<table class="gp-worst-local"><tr><th>worst coordinate</th><th>analytic</th>'
+            f"<th>numeric</th><th>rel. error</th></tr>{rows}</table>")
+
+
+def _source(r: InputResult, full: Report | None) -> InputResult | None:
+    """Where the per-coordinate numeric gradient of input ``r`` comes from, if anywhere."""
+    if r.numeric is not None and r.analytic is not None:
+        return r
+    if full is not None:
+        other = next((f for f in full.inputs if f.index == r.index), None)
+        if other is not None and other.numeric is not None and other.analytic is not None:
+            return other
+    return None
+
+
+def _figure(report: Report, r: InputResult, full: Report | None) -> str:
+    source = _source(r, full)
+    region_text, mask = region_of(report.problems, r)
+    rows, cols = view_shape(r.shape)
+    drawn = f", drawn as ({rows}, {cols})" if len(r.shape) != 2 else ""
+    head = f"input {r.label}: {r.status}. Shape {r.shape}{drawn}"
+    if source is not None:
+        svg, worst, (fr, fc) = heatmap_svg(r, source.analytic, source.numeric, mask)
+        blocks = (f"; each cell is the largest error of a block of {fr}x{fc} coordinates"
+                  if fr * fc > 1 else "; one cell per coordinate")
+        caption = f"{head}{blocks}; largest relative error {_fmt(worst)}"
+        if source is not r:
+            caption += (f" (measured by a full check of every coordinate; this input's "
+                        f"status there: {source.status})")
+    elif r.worst or mask is not None:
+        svg, (fr, fc) = sampled_svg(r, mask)
+        blocks = f"; {fr}x{fc} coordinates per cell" if fr * fc > 1 else ""
+        caption = (f"{head}{blocks}. No per-coordinate measurement (the default mode measures "
+                   "random projections; mode='full', or gradproof check --html for inputs up "
+                   "to --heatmap-limit elements, measures every coordinate): dots are the "
+                   f"{len(r.worst)} worst coordinates measured")
+        caption += ", the shaded area the region found wrong" if mask is not None else ""
+    else:
+        return ""
+    side = ""
+    if region_text:
+        side += (f'<p>Found wrong: <span class="gp-region-text">{html.escape(region_text)}'
+                 f"</span> ({'outlined' if source is not None else 'shaded'})</p>")
+    side += _local_worst(r)
+    return (f'<figure class="gp-map"><div class="gp-map-row"><div class="gp-map-plot">{svg}'
+            f'</div><div class="gp-map-side">{side}</div></div>'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
 def _maps(report: Report, full: Report | None) -> str:
-    figures = []
-    for r in report.inputs:
-        if not r.checked:
-            continue
-        source = r if r.numeric is not None else None
-        if source is None and full is not None and r.index < len(full.inputs):
-            other = full.inputs[r.index]
-            source = other if other.numeric is not None else None
-        if source is not None and source.analytic is not None:
-            svg, caption = _heatmap_svg(r, source.analytic, source.numeric)
-            if source is not r:
-                verdict = full.headline()
-                caption += (f" (from a full check: every coordinate, {full.n_evals} forward "
-                            f"calls in all, verdict {verdict})")
-        elif r.worst:
-            svg, caption = _sampled_svg(r)
-        else:
-            continue
-        figures.append(f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>")
+    figures = [f for r in report.inputs if r.checked and (f := _figure(report, r, full))]
     if not figures:
         return ("<h2>Heat maps</h2><p class=\"gp-meta\">None: the default mode measures random "
                 "projections, not single coordinates. Check with mode='full' (gradproof check "
                 "--html does so for inputs of up to 4096 elements) to see every coordinate.</p>")
-    return ("<h2>Heat maps: relative error per coordinate</h2>" + _legend_svg()
+    legend = (f'<div class="gp-legend-row">{_legend_svg()}<span>relative error per '
+              f'coordinate (log scale)</span><svg width="34" height="16"><rect x="2" y="2" '
+              f'width="30" height="12" fill="none" stroke="{REGION_COLOR}" stroke-width="2.5"/>'
+              "</svg><span>region found wrong</span></div>")
+    return ("<h2>Heat maps: relative error per coordinate</h2>" + legend
             + '<div class="gp-maps">' + "".join(figures) + "</div>")
 
 

@@ -1,7 +1,8 @@
 """One self-contained HTML page for one or more runs: per run its plots, warnings, summary.
 
-The plots are inline base64 PNGs, so the page is a single file that opens
-anywhere (no server, no network)::
+The plots are inline base64 PNGs, drawn for and shown at the page's full width
+(1100 px), so the page is a single file that opens anywhere (no server, no
+network)::
 
     write_html("run.html", [("my run", diag.record, detect(diag.record))])
 """
@@ -26,10 +27,12 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1150px; 
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; }
 .warning { background: #fff4e5; border-left: 5px solid #e67e22; padding: .5em 1em; margin: .5em 0; }
 .quiet { background: #eafaf1; border-left: 5px solid #27ae60; padding: .5em 1em; }
-.fix { color: #555; } .grid { display: flex; flex-wrap: wrap; gap: 8px; }
-.grid img { width: 270px; border: 1px solid #ddd; }
-.grid img:hover { width: 560px; }
-pre { background: #f6f6f6; padding: .5em; }
+.fix { color: #555; }
+.grid { display: flex; flex-direction: column; gap: 14px; }
+/* plots are drawn 1100 px wide: shown at the column's full width, never shrunk to thumbnails */
+.grid img { display: block; width: 100%; max-width: 1100px; height: auto;
+  border: 1px solid #ddd; }
+pre { background: #f6f6f6; padding: .5em; overflow-x: auto; }
 """
 
 
@@ -50,9 +53,9 @@ def _run_html(label: str, record: RunRecord, findings: Sequence[Finding]) -> str
     for name, fig in run_figures(record).items():
         data = base64.b64encode(figure_png(fig)).decode("ascii")
         images.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
-    # plots first (a row of four), so that a screen shows them with the first warnings
-    return (f"<h2>{html.escape(label)}</h2>\n"
-            f'<div class="grid">{"".join(images)}</div>\n{_findings_html(findings)}\n'
+    # the warnings first (a few lines), then the full-width plots that show them
+    return (f"<h2>{html.escape(label)}</h2>\n{_findings_html(findings)}\n"
+            f'<div class="grid">{"".join(images)}</div>\n'
             f"<pre>{html.escape(record.summary())}</pre>")
 
 

@@ -5,6 +5,11 @@ Agg backend, no window): :func:`plot_grad_norms`, :func:`plot_activation_histogr
 :func:`plot_update_ratios`, :func:`plot_loss`. :func:`run_figures` gives all
 four by name; :func:`figure_png` renders one to PNG bytes; :func:`save_pngs`
 writes them to a folder.
+
+Drawn to be read at full page width (11 x 3.8 in at 100 dpi, 11-13 pt text).
+A quantity that spans decades gets a log axis; a gradient norm that is
+*exactly* zero (a dead network) is not dropped by the log scale: the axis
+becomes symmetric-log with a linear band around 0, and the zeros sit on it.
 """
 
 from __future__ import annotations
@@ -20,26 +25,55 @@ __all__ = ["plot_grad_norms", "plot_activation_histograms", "plot_update_ratios"
            "run_figures", "figure_png", "save_pngs"]
 
 _ACTIVATION_KINDS = ("relu", "sigmoid", "tanh", "rnn", "lstm", "gru")
+WIDTH_IN, HEIGHT_IN, DPI = 11.0, 3.8, 100  # a figure fills a 1100-px column unscaled
+LABEL_PT, TICK_PT, TITLE_PT, LEGEND_PT = 12, 11, 13, 10
+DECADES_FOR_LOG = 2.0  # positive values spanning more than this many decades: log axis
 
 
-def _figure(width: float = 6.4, height: float = 3.6):
+def _figure(width: float = WIDTH_IN, height: float = HEIGHT_IN):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def _log_lines(ax, steps, series: dict[str, list[float]], ylabel: str) -> None:
-    for name, values in series.items():
-        values = np.asarray(values, dtype=np.float64)
-        ax.plot(steps[: len(values)], np.where(values > 0, values, np.nan), label=name, lw=1.2)
-    ax.set_yscale("log")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel(ylabel)
+def _label(ax, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel, fontsize=LABEL_PT)
+    ax.set_ylabel(ylabel, fontsize=LABEL_PT)
+    ax.set_title(title, fontsize=TITLE_PT)
+    ax.tick_params(labelsize=TICK_PT)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def spans_decades(values) -> bool:
+    """Whether the positive finite ``values`` span more than :data:`DECADES_FOR_LOG`."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    return v.size > 1 and np.log10(v.max() / v.min()) > DECADES_FOR_LOG
+
+
+def _log_lines(ax, steps, series: dict[str, list[float]], ylabel: str) -> bool:
+    """One line per series on a log axis; exact zeros kept (symlog). Returns whether any
+    value was exactly zero."""
+    every = [np.asarray(v, dtype=np.float64) for v in series.values()]
+    joined = np.concatenate(every) if every else np.zeros(0)
+    positive = joined[np.isfinite(joined) & (joined > 0)]
+    has_zero = bool(np.any(joined == 0))
+    for name, values in zip(series, every):
+        ax.plot(steps[: len(values)], np.where(np.isfinite(values), values, np.nan),
+                label=name, lw=1.6, marker="o" if len(values) <= 30 else None, ms=3)
+    if has_zero:
+        # a log axis would drop the zeros: linear within a decade below the smallest value
+        floor = float(positive.min()) if positive.size else 1.0
+        ax.set_yscale("symlog", linthresh=floor / 10, linscale=1.0)
+        ax.axhline(0.0, color="#b42318", lw=1.2, ls=":", label="exactly 0")
+    elif positive.size:
+        ax.set_yscale("log")
     if series:
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=LEGEND_PT, ncol=min(5, len(series) + has_zero), loc="best")
+    return has_zero
 
 
 def _per_weight(record: RunRecord, table: dict, ylabel: str, title: str):
@@ -48,12 +82,13 @@ def _per_weight(record: RunRecord, table: dict, ylabel: str, title: str):
     ax = fig.add_subplot()
     names = record.weight_names() or list(table)
     _log_lines(ax, np.asarray(record.steps), {n: table[n] for n in names if n in table}, ylabel)
-    ax.set_title(title)
+    _label(ax, "optimizer step", ylabel, title)
     return fig, ax
 
 
 def plot_grad_norms(record: RunRecord):
-    """Gradient norm of each weight (model order) per recorded step, log scale."""
+    """Gradient norm of each weight (model order) per recorded step, log scale (symmetric
+    log when a norm is exactly 0, so a dead layer shows as a line on 0)."""
     fig, _ = _per_weight(record, record.grad_norm, "||dL/dw||", "gradient norm per layer")
     return fig
 
@@ -62,7 +97,7 @@ def plot_update_ratios(record: RunRecord):
     """``||update|| / ||w||`` per weight per recorded step; the 1e-3 rule of thumb dashed."""
     fig, ax = _per_weight(record, record.update_ratio, "||update|| / ||w||",
                           "update-to-parameter ratio (rule of thumb ~1e-3, dashed)")
-    ax.axhline(1e-3, color="gray", ls="--", lw=1)
+    ax.axhline(1e-3, color="gray", ls="--", lw=1.2)
     return fig
 
 
@@ -71,17 +106,15 @@ def plot_loss(record: RunRecord):
     fig = _figure()
     ax = fig.add_subplot()
     loss = np.asarray(record.loss, dtype=np.float64)
-    ax.plot(record.loss_steps, np.where(np.isfinite(loss), loss, np.nan), lw=1.2)
+    ax.plot(record.loss_steps, np.where(np.isfinite(loss), loss, np.nan), lw=1.6)
     if record.num_classes and record.loss_name in (None, "softmax"):
-        ax.axhline(np.log(record.num_classes), color="gray", ls="--", lw=1,
-                   label=f"log {record.num_classes}")
-        ax.legend(fontsize=7)
+        ax.axhline(np.log(record.num_classes), color="gray", ls="--", lw=1.2,
+                   label=f"log {record.num_classes} (chance)")
+        ax.legend(fontsize=LEGEND_PT)
     finite = loss[np.isfinite(loss)]
-    if finite.size and finite.min() > 0:
+    if finite.size and finite.min() > 0 and spans_decades(finite):
         ax.set_yscale("log")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
-    ax.set_title("training loss")
+    _label(ax, "optimizer step", "loss", "training loss")
     return fig
 
 
@@ -91,21 +124,28 @@ def plot_activation_histograms(record: RunRecord):
              and record.activations.get(n, {}).get("hist")]
     if not names:
         names = [n for n in record.layers if record.activations.get(n, {}).get("hist")]
-    cols = min(4, max(1, len(names)))
+    cols = min(3, max(1, len(names)))
     rows = max(1, -(-len(names) // cols))
-    fig = _figure(3.2 * cols, 2.4 * rows)
+    fig = _figure(WIDTH_IN, 3.0 * rows + 0.4)
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
         hists = record.activations[name]["hist"]
+        fractions = []
         for (counts, edges), label, color in ((hists[0], f"step {record.steps[0]}", "C0"),
                                               (hists[-1], f"step {record.steps[-1]}", "C1")):
-            ax.stairs(counts / max(counts.sum(), 1), edges, label=label, color=color,
+            fraction = counts / max(counts.sum(), 1)
+            fractions.append(fraction)
+            ax.stairs(fraction, edges, label=label, color=color,
                       fill=label.endswith(str(record.steps[0])), alpha=0.6)
-        ax.set_title(f"{name} ({record.layers[name]})", fontsize=9)
-        ax.tick_params(labelsize=7)
+        if spans_decades(np.concatenate(fractions)):
+            ax.set_yscale("log")  # a spike at 0 (dead ReLUs) and a thin tail
+        ax.set_title(f"{name} ({record.layers[name]})", fontsize=LABEL_PT)
+        ax.set_xlabel("activation value", fontsize=TICK_PT)
+        ax.set_ylabel("fraction of units", fontsize=TICK_PT)
+        ax.tick_params(labelsize=TICK_PT - 1)
         if i == 0:
-            ax.legend(fontsize=7)
-    fig.suptitle("activation histograms, first and last recorded step", fontsize=10)
+            ax.legend(fontsize=LEGEND_PT)
+    fig.suptitle("activation histograms, first and last recorded step", fontsize=TITLE_PT)
     return fig
 
 
