@@ -11,6 +11,7 @@ __all__ = [
     "InputTypeError",
     "GradientError",
     "InconclusiveError",
+    "CostWarning",
     "describe",
 ]
 
@@ -44,6 +45,11 @@ class InconclusiveError(GradientError):
     or a failing projection could not be confirmed. A subclass of
     :class:`GradientError`, so ``except GradientError`` catches both.
     """
+
+
+class CostWarning(UserWarning):
+    """A requested computation is expensive (e.g. ``mode="full"`` on a large input);
+    the message says how expensive and what is cheaper."""
 
 
 def describe(value) -> str:

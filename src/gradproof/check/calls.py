@@ -4,15 +4,35 @@ The checker reduces every question to the scalar ``phi(x) = <dout, f(x)>``
 (summed over outputs, in float64). :class:`Call` knows the calling
 conventions (cache or closure, one output or a tuple), counts calls, and
 evaluates ``phi`` at many perturbed points, in parallel when given an executor.
+
+**User code cannot end a check with success.** An exception from the user's
+function, ``SystemExit`` included (``sys.exit(0)`` inside a forward), becomes a
+:class:`CallError` (or NaN at a perturbed point); only ``KeyboardInterrupt``
+passes through.
+
+**Time budget.** Inside :func:`time_budget` every call into the user's code
+first checks the clock and raises :class:`TimeBudgetSpent` once the budget is
+spent; the engine turns that into inconclusive verdicts for the inputs not yet
+judged. A forward that never returns is interrupted with ``SIGALRM`` (an
+interval timer armed around each call) where that is possible: on POSIX, in
+the main thread, when no other interval timer is running. Elsewhere (threads,
+Windows) the budget is checked between calls only; with an executor, waiting
+for a result is bounded by the budget but the worker's call is not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import os
+import signal
+import threading
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
+from concurrent.futures import wait as wait_futures
 from typing import Any
 
 import numpy as np
@@ -20,7 +40,12 @@ import numpy as np
 from ..errors import InputError, describe
 from .arrays import deepcopy_inputs, inner, is_float_array
 
-__all__ = ["Call", "CallError", "phi_of", "user_location"]
+__all__ = ["Call", "CallError", "TimeBudgetSpent", "time_budget", "watching_user_code",
+           "phi_of", "user_location"]
+
+# what the user's code may raise that the checker reports instead of letting it end the
+# check: every Exception, and SystemExit (sys.exit(0) in a forward must not pass a CI gate)
+USER_ERRORS = (Exception, SystemExit)
 
 
 class CallError(Exception):
@@ -36,6 +61,97 @@ class CallError(Exception):
         self.kind = kind
         self.stage = stage
         self.where = where
+
+
+class TimeBudgetSpent(BaseException):
+    """The check's time budget (``timeout=``) is spent.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that neither the user's
+    ``except Exception`` nor the checker's own handlers of user errors swallow
+    it; :func:`gradproof.check_vjp` catches it and reports the inputs not yet
+    judged as inconclusive.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__(f"time budget of {seconds:g} s spent")
+        self.seconds = seconds
+
+
+# (deadline on time.monotonic(), budget in seconds, SIGALRM usable) of the running check
+_BUDGET: contextvars.ContextVar[tuple[float, float, bool] | None] = contextvars.ContextVar(
+    "gradproof_time_budget", default=None)
+
+
+def _alarm_usable() -> bool:
+    """SIGALRM can interrupt the user's code: POSIX, the main thread, no timer running."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not \
+            threading.main_thread():
+        return False
+    return signal.getitimer(signal.ITIMER_REAL)[0] == 0
+
+
+def _on_alarm(signum, frame) -> None:
+    budget = _BUDGET.get()
+    raise TimeBudgetSpent(budget[1] if budget else 0.0)
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None) -> Iterator[None]:
+    """Run the block with a time budget of ``seconds`` (None: none, or the enclosing one).
+
+    Calls into the user's code made through :func:`watching_user_code` inside
+    the block raise :class:`TimeBudgetSpent` once it is spent. A nested budget
+    never extends the enclosing one.
+    """
+    outer = _BUDGET.get()
+    if seconds is None:
+        yield
+        return
+    deadline = time.monotonic() + seconds
+    if outer is not None and outer[0] <= deadline:
+        yield  # the enclosing budget ends first
+        return
+    alarm = outer[2] if outer is not None else _alarm_usable()
+    previous = signal.signal(signal.SIGALRM, _on_alarm) if alarm and outer is None else None
+    token = _BUDGET.set((deadline, seconds, alarm))
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+        if previous is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def remaining_time() -> float | None:
+    """Seconds left in the running check's budget (None without one); raises when spent."""
+    budget = _BUDGET.get()
+    if budget is None:
+        return None
+    left = budget[0] - time.monotonic()
+    if left <= 0:
+        raise TimeBudgetSpent(budget[1])
+    return left
+
+
+@contextlib.contextmanager
+def watching_user_code() -> Iterator[None]:
+    """Around one call into the user's code: check the budget first and, where SIGALRM is
+    usable, arm a timer that interrupts the call when the budget runs out in it."""
+    left = remaining_time()
+    if left is None or not _BUDGET.get()[2]:
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, max(left, 1e-4))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _describe_exit(exc: SystemExit, what: str) -> str:
+    return (f"{what} called sys.exit({exc.code!r}) (SystemExit): the user's code cannot end "
+            "a check; it is reported as an error")
 
 
 _LIBRARY_DIRS = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -144,12 +260,14 @@ class Call:
     def forward(self, args: tuple) -> tuple[tuple[np.ndarray, ...], Any]:
         self.n_forward += 1
         try:
-            result = self.forward_fn(*args)
-        except Exception as exc:  # the user's code raised: say so, with the cause
+            with watching_user_code():
+                result = self.forward_fn(*args)
+        except USER_ERRORS as exc:  # the user's code raised: say so, with the cause
             where = user_location(exc)
-            raise CallError(
+            what = _describe_exit(exc, "forward") if isinstance(exc, SystemExit) else \
                 f"forward raised {type(exc).__name__}: {exc}"
-                + (f" ({where}, in {self.stage})" if where and self.stage else ""),
+            raise CallError(
+                what + (f" ({where}, in {self.stage})" if where and self.stage else ""),
                 "raised", self.stage, where,
             ) from exc
         if not (isinstance(result, tuple) and len(result) == 2):
@@ -186,13 +304,16 @@ class Call:
     def backward(self, douts: tuple, cache: Any) -> Any:
         self.n_backward += 1
         try:
-            if self.backward_fn is None:
-                return cache(*douts)
-            return self.backward_fn(*douts, cache)
-        except Exception as exc:
+            with watching_user_code():
+                if self.backward_fn is None:
+                    return cache(*douts)
+                return self.backward_fn(*douts, cache)
+        except USER_ERRORS as exc:
             where = user_location(exc)
-            raise CallError(
+            what = _describe_exit(exc, "backward") if isinstance(exc, SystemExit) else \
                 f"backward raised {type(exc).__name__}: {exc}"
+            raise CallError(
+                what
                 + (f" ({where}, in {self.stage})" if where and self.stage else ""),
                 "raised", self.stage, where,
             ) from exc
@@ -242,8 +363,9 @@ class Call:
         if self.executor is not None:
             futures = [self.executor.submit(_phi_complex_task, self.forward_fn, args, self.douts)
                        for args in tasks]
-            return [_complex_or_nan(f.result) for f in futures]
-        return [_complex_or_nan(lambda a=args: _phi_complex_task(self.forward_fn, a, self.douts))
+            return [_complex_or_nan(lambda f=f: _wait(f)) for f in futures]
+        return [_complex_or_nan(lambda a=args: _watched(_phi_complex_task, self.forward_fn, a,
+                                                        self.douts))
                 for args in tasks]
 
     def prefetch(self, points: list[tuple[int, np.ndarray]]) -> None:
@@ -285,9 +407,9 @@ class Call:
                     future = self.executor.submit(_phi_task, self.forward_fn,
                                                   self.args_with(i, xi), douts)
                 futures.append(future)
-            return [self._result_or_nan(f.result) for f in futures]
+            return [self._result_or_nan(lambda f=f: _wait(f)) for f in futures]
         tasks = [self.args_with(i, xi) for i, xi in points]
-        return [self._result_or_nan(lambda a=args: _phi_task(self.forward_fn, a, douts))
+        return [self._result_or_nan(lambda a=args: _watched(_phi_task, self.forward_fn, a, douts))
                 for args in tasks]
 
     def _result_or_nan(self, get: Callable[[], float]) -> float:
@@ -295,11 +417,12 @@ class Call:
         NaN, so that the step is shrunk, as for a forward that returns NaN."""
         try:
             return float(get())
-        except Exception as exc:
+        except USER_ERRORS as exc:
             if len(self.perturbed_errors) < 3:
                 where = user_location(exc)
-                self.perturbed_errors.append(
-                    f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else ""))
+                what = _describe_exit(exc, "the forward") if isinstance(exc, SystemExit) \
+                    else f"{type(exc).__name__}: {exc}"
+                self.perturbed_errors.append(what + (f" ({where})" if where else ""))
             return float("nan")
 
 
@@ -313,8 +436,22 @@ def _point_key(i: int, xi: np.ndarray) -> tuple:
 def _complex_or_nan(get: Callable[[], complex]) -> complex:
     try:
         return complex(get())
-    except Exception:
+    except USER_ERRORS:
         return complex("nan")
+
+
+def _watched(task: Callable, *args) -> Any:
+    """``task(*args)``, a call into the user's code, within the time budget."""
+    with watching_user_code():
+        return task(*args)
+
+
+def _wait(future: Future) -> Any:
+    """A worker's result, waiting no longer than the time budget allows."""
+    left = remaining_time()
+    if left is not None and not wait_futures([future], timeout=left).done:
+        raise TimeBudgetSpent(_BUDGET.get()[1])
+    return future.result()
 
 
 def process_pool(workers: int) -> Executor:
@@ -325,6 +462,12 @@ def process_pool(workers: int) -> Executor:
     (JAX, PyTorch, a BLAS pool) can deadlock its forked children. The forward
     is pickled by reference, so it must be importable: a module-level function.
 
+    In a script, call it under ``if __name__ == "__main__":`` (as for any
+    multiprocessing or Dask code): the workers import the script again, and an
+    unguarded pool would be started again inside each of them. A call from the
+    script's unguarded top level raises :class:`gradproof.InputError` saying so,
+    instead of the pool breaking later with ``BrokenProcessPool``.
+
     Args:
         workers: the number of processes (>= 1).
     """
@@ -334,5 +477,10 @@ def process_pool(workers: int) -> Executor:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a positive int, got {workers!r}")
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+    method = "forkserver" if "forkserver" in methods else None
+    if method is not None or multiprocessing.get_start_method(allow_none=True) != "fork":
+        from .scriptguard import require_main_guard
+
+        require_main_guard("process_pool()")
+    context = multiprocessing.get_context(method)
     return ProcessPoolExecutor(workers, mp_context=context)

@@ -21,7 +21,10 @@
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, InputTypeError, describe
+from ..errors import CostWarning, InputError, InputTypeError, describe
 from .arrays import (
     deepcopy_inputs,
     default_step,
@@ -37,7 +40,7 @@ from .arrays import (
     machine_eps,
     perturbation_scale,
 )
-from .calls import Call, CallError, phi_of
+from .calls import Call, CallError, TimeBudgetSpent, phi_of, time_budget
 from .judge import Evidence, Judgement, judge_values, judge_witness, worst_verdict
 from .localize import failing, kink_suspects_last, localize, random_weights, single_coordinates
 from .numeric import MAX_STEP, Direction, Measurer, perturbed_points
@@ -49,13 +52,23 @@ __all__ = ["check_vjp", "check_grad"]
 
 MODES = ("auto", "full")
 METHODS = ("fd", "complex")
+MAX_DIRECTIONS = 1000  # n_directions above this is a typo, not a check (each: 4 forward calls)
+# mode="full" costs 4 forward calls per checked coordinate: a warning above the first
+# figure, a refusal above the second unless force_full=True (a 300x300 input is 360,000)
+FULL_WARN_CALLS = 20_000
+FULL_MAX_CALLS = 200_000
 
 
 def _resolve_wrt(wrt, forward: Callable, inputs: tuple, names: list[str | None]) -> set[int]:
     float_idx = {i for i, x in enumerate(inputs) if is_float_array(x)}
     if wrt is None:
         return float_idx
-    items = [wrt] if isinstance(wrt, (int, str)) else list(wrt)
+    if not isinstance(wrt, (int, np.integer, str, list, tuple, set, frozenset, range)) \
+            or isinstance(wrt, bool):
+        raise InputTypeError(
+            f"wrt must be an input's position (int), its parameter name (str) or a list of "
+            f"them, got {describe(wrt)}")
+    items = [wrt] if isinstance(wrt, (int, np.integer, str)) else list(wrt)
     chosen = set()
     for item in items:
         if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
@@ -124,6 +137,8 @@ def check_vjp(
     executor: Executor | None = None,
     names: Sequence[str] | None = None,
     upcast: bool | tuple[Callable, Callable | None] = True,
+    timeout: float | None = None,
+    force_full: bool = False,
 ) -> Report:
     """Check a backward pass (a vector-Jacobian product) against numerical derivatives.
 
@@ -183,6 +198,15 @@ def check_vjp(
         ``(forward64, backward64)`` gives the float64 version of the code
         explicitly (the PyTorch adapter passes the same function evaluated in
         torch.float64).
+    timeout:
+        A time budget in seconds (None: none). When it is spent, the inputs
+        not yet judged end ``"inconclusive"`` with the reason "time budget
+        spent after N forward calls". A forward that never returns is
+        interrupted (SIGALRM) on POSIX in the main thread when no other
+        interval timer runs; elsewhere the budget is checked between calls.
+    force_full:
+        Run ``mode="full"`` even above its hard cap of 200,000 forward calls
+        (4 per checked coordinate; a warning is given above 20,000).
 
     Returns
     -------
@@ -199,13 +223,34 @@ def check_vjp(
     if not callable(forward):
         raise InputTypeError(f"forward must be callable, got {describe(forward)}")
     if backward is not None and not callable(backward):
+        if not _takes(forward, 1 + len(inputs)) and _takes(forward, len(inputs)):
+            raise InputTypeError(
+                f"backward must be callable, backward(dout, cache) -> grads, or None in "
+                f"closure style, got {describe(backward)}")
         # closure style with the backward argument left out: it is the first input
         inputs = (backward, *inputs)
         backward = None
-    if isinstance(n_directions, bool) or not isinstance(n_directions, int) or n_directions < 1:
-        raise InputError(f"n_directions must be a positive int, got {n_directions!r}")
-    if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
-        raise InputError(f"max_evals must be a positive int, got {max_evals!r}")
+    _count(n_directions, "n_directions", MAX_DIRECTIONS)
+    _count(max_evals, "max_evals")
+    if seed is not None and (isinstance(seed, (bool, np.bool_))
+                             or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InputError(f"seed must be None or an int >= 0, got {describe(seed)}")
+    if step is not None and (isinstance(step, (bool, np.bool_))
+                             or not isinstance(step, numbers.Real)):
+        raise InputTypeError(f"step must be None or a relative step in (0, 1), got "
+                             f"{describe(step)}")
+    if timeout is not None and (isinstance(timeout, (bool, np.bool_))
+                                or not isinstance(timeout, numbers.Real)):
+        raise InputTypeError(f"timeout must be None or a number of seconds > 0, got "
+                             f"{describe(timeout)}")
+    if timeout is not None and not 0 < timeout < math.inf:
+        raise InputError(f"timeout must be None or a number of seconds > 0, got {timeout!r}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise InputTypeError(
+            "executor must be a concurrent.futures.Executor (gradproof.process_pool(2), a "
+            f"Dask client's get_executor()) or None, got {describe(executor)}")
+    if not isinstance(force_full, (bool, np.bool_)):
+        raise InputTypeError(f"force_full must be True or False, got {describe(force_full)}")
     if not (isinstance(upcast, bool) or (
             isinstance(upcast, tuple) and len(upcast) == 2 and callable(upcast[0])
             and (upcast[1] is None or callable(upcast[1])))):
@@ -231,6 +276,8 @@ def check_vjp(
                 f"input {i} ({arg_names[i] or 'unnamed'}) has dtype {inputs[i].dtype}: the "
                 "checker measures in float16, float32 or float64; convert it with "
                 ".astype(np.float64)")
+    if mode == "full":
+        _full_mode_cost(inputs, checked, arg_names, force_full)
     rng = _checker_rng(seed)
     originals = deepcopy_inputs(inputs)
     call = Call(forward, backward, inputs, executor=executor)
@@ -245,7 +292,57 @@ def check_vjp(
         for i, x in enumerate(inputs)
     ]
     run = _Run(call, inputs, base, checked, rng, mode, method, seed, fname, t0)
+    with time_budget(timeout):
+        try:
+            return _measure(run, forward, backward, originals, mode, method, seed,
+                            n_directions, step, max_evals, executor, arg_names, upcast)
+        except TimeBudgetSpent:
+            return run.assemble(budget_spent=True)
 
+
+def _count(value, name: str, most: int | None = None) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(f"{name} must be a positive int, got {describe(value)}")
+    if value < 1 or (most is not None and value > most):
+        bound = f" <= {most}" if most is not None else ""
+        raise InputError(f"{name} must be a positive int{bound}, got {value!r}")
+    return int(value)
+
+
+def _takes(forward: Callable, n: int) -> bool:
+    """Whether ``forward`` accepts ``n`` positional arguments (True when unknown)."""
+    try:
+        inspect.signature(forward).bind(*range(n))
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): cannot tell
+        return True
+    return True
+
+
+def _full_mode_cost(inputs: tuple, checked: set[int], names: list, force: bool) -> None:
+    """mode="full" measures each coordinate with 4 forward calls: say what that costs up
+    front, and refuse a run of hours unless it is forced."""
+    coords = sum(int(np.size(inputs[i])) for i in checked)
+    calls = 4 * coords
+    if calls <= FULL_WARN_CALLS:
+        return
+    sizes = ", ".join(f"{names[i] or f'input {i}'} {np.shape(inputs[i])}"
+                      for i in sorted(checked))
+    what = (f'mode="full" measures {coords:,} coordinates ({sizes}) with about {calls:,} '
+            "forward calls")
+    if calls > FULL_MAX_CALLS and not force:
+        raise InputError(
+            f"{what}, over the cap of {FULL_MAX_CALLS:,}: use mode=\"auto\" (random "
+            "projections; tens of calls), check fewer inputs with wrt=, or pass "
+            "force_full=True (with timeout= to bound it)")
+    warnings.warn(f"{what}; mode=\"auto\" costs tens", CostWarning, stacklevel=3)
+
+
+def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_directions,
+             step, max_evals, executor, arg_names, upcast) -> Report:
+    """Stages 1 to 4 (see the module docstring), then the report."""
+    call, inputs, checked, rng = run.call, run.inputs, run.checked, run.rng
     steps = [
         step if step is not None else (default_step(x.dtype) if is_float_array(x) else 0.0)
         for x in inputs
@@ -291,6 +388,7 @@ def check_vjp(
     shapes_for_factors += [(f"output {j}", np.shape(o)) for j, o in enumerate(side.outs)]
     run.cands = factor_candidates(shapes_for_factors)
     evidence = {i: Evidence(i) for i in value_idx}
+    run.evidence, run.steps, run.scales = evidence, measurer.step, scales  # a budget may end it
     for i in value_idx:
         if inputs[i].dtype == np.float16:
             evidence[i].skip_reason = (
@@ -317,6 +415,7 @@ def check_vjp(
                                          np.arange(inputs[i].size))
             kinked = [k for k, r in enumerate(ev.full) if r.finite and r.kink]
             _measure_ties(measurer, i, inputs[i].shape, scales[i], kinked, ev)
+            run.done.add(i)
     else:
         mine_all = measurer.measure([d for d in first_dirs if d.input in measured_idx],
                                     adapt=True)
@@ -324,6 +423,7 @@ def check_vjp(
             ev = evidence[i]
             ev.top = [r for r in mine_all if r.direction.input == i]
             if not any(failing(r) for r in ev.top):
+                run.done.add(i)
                 continue
             ev.loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals,
                               groups=kink_suspects_last(inputs[i]))
@@ -336,6 +436,8 @@ def check_vjp(
                                       * scales[i]).reshape(inputs[i].shape), "fresh draw")
                         for _ in range(2)]
                 ev.confirm = other.measure(dirs, adapt=True)
+            run.done.add(i)
+    run.done.update(i for i in value_idx if evidence[i].skip_reason)
     for i in measured_idx:
         evidence[i].perturbed_errors = list(call.perturbed_errors)
     if method == "complex":
@@ -467,8 +569,9 @@ class _Run:
         self.notes: list[str] = []
         self.witness = None  # (report, floor per input, low-precision name per input)
         self.extra_evals = 0
+        self.done: set[int] = set()  # inputs whose measurements are complete
 
-    def assemble(self, error: CallError | None = None) -> Report:
+    def assemble(self, error: CallError | None = None, budget_spent: bool = False) -> Report:
         self.call.cancel_prefetch()
         problems: list[Finding] = []
         kinks = []
@@ -483,7 +586,17 @@ class _Run:
         if side is not None:
             problems.extend(side.problems)
             notes.extend(side.notes)
+        spent = (f"time budget spent after {self.call.n_forward + self.extra_evals} forward "
+                 "calls") if budget_spent else ""
+        if spent:
+            notes.append(f"{spent}: the inputs not yet judged are inconclusive; pass a "
+                         "larger timeout= to finish the check")
         for i in sorted(self.checked):
+            if spent and (side is None or (i in self.evidence and i not in self.done
+                                           and i not in side.status)):
+                results[i] = replace(results[i], verdict="inconclusive", status="inconclusive",
+                                     reason=spent)
+                continue
             if error is not None or side is None:
                 break
             res = results[i]
