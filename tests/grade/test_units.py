@@ -198,3 +198,20 @@ def test_a_proof_makes_wrong_and_dtype_alone_does_not():
     assert _verdict_of("failed", [("dtype", "gradient for input 0 has dtype", 0)])[0] == "correct"
     assert _verdict_of("failed", [("some-new-kind", "input 0 (x): odd", 0)])[0] == "wrong"
     assert _verdict_of("ok", [("raised", "backward raised ValueError", None)])[0] == "error"
+
+
+def test_a_backward_true_to_a_wrong_forward_is_wrong_and_says_so(tmp_path):
+    (tmp_path / "layers.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def relu_forward(x):
+            return np.where(x > 0, x, 0.1 * x), x  # leaky: not the ReLU asked for
+
+        def relu_backward(dout, cache):
+            return np.where(cache > 0, dout, 0.1 * dout)
+    """))
+    graded = grade_paths([tmp_path / "layers.py"], Limits(timeout=20))
+    forward, backward = graded[0].functions()
+    assert forward["status"] == backward["status"] == "wrong"
+    assert any("match the derivative of your own relu_forward" in f["message"]
+               for f in backward["findings"])

@@ -321,7 +321,29 @@ def grade_backward(spec: Spec, forward: Callable, backward: Callable | None, nam
             break  # enough evidence; the other cases would cost time
     if status == "inconclusive":
         status = "error"
+    if status == "wrong" and hybrid and _consistent_with_own_forward(
+            spec, forward, backward, variant, seed, max_evals):
+        found.append(finding("hint", (
+            f"this backward does match the derivative of your own {spec.forward}: fixing "
+            "the forward (see its findings) may be all that is needed")))
     return BackwardResult(status, found)
+
+
+def _consistent_with_own_forward(spec: Spec, forward: Callable, backward: Callable | None,
+                                 variant, seed: int, max_evals: int) -> bool:
+    """Whether the backward is the derivative of the student's own (wrong) forward, on the
+    first case: then the forward is what to fix."""
+    args = case_inputs(spec, 0, variant, seed)
+    h = Harness(spec, forward, backward, args, variant.options, hybrid=False)
+    try:
+        report = check_vjp(h.forward, h.backward, *[args[i] for i in spec.wrt],
+                           names=[spec.args[i] for i in spec.wrt],
+                           seed=_case_seed(spec, seed, 0), max_evals=max_evals)
+    except Exception:  # noqa: BLE001 - the forward or backward does not even run: no
+        return False
+    verdict = getattr(report, "verdict", None) or ("ok" if report.ok else "failed")
+    return verdict == "ok" and not any(
+        getattr(p, "kind", "") not in NOTE_KINDS for p in report.problems)
 
 
 def combine(*statuses: str) -> str:
