@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .calls import TimeBudgetSpent, time_budget, watching_user_code
 from .usercode import CapturedOutput, Recorded, capture_output, user_traceback
 
 __all__ = ["register", "InputSpec", "parse_input_spec", "make_inputs", "load_functions",
@@ -186,8 +187,9 @@ def _load_file(path: Path, target: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
+        with watching_user_code():  # within --timeout
+            spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:  # sys.exit(0) at import must not pass a CI gate
         del sys.modules[name]
         raise UserCodeError(f"importing {path} raised {type(exc).__name__}: {exc}",
                             exc) from exc
@@ -205,7 +207,7 @@ def _load_module(name: str, target: str) -> ModuleType:
                              "file path (mylayer.py:affine) or an importable module") from exc
         raise UserCodeError(f"importing {name} raised ModuleNotFoundError: {exc}",
                             exc) from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UserCodeError(f"importing {name} raised {type(exc).__name__}: {exc}",
                             exc) from exc
 
@@ -265,10 +267,12 @@ def load_functions(target: str, backward: str | None = None
 def _closure_style(forward: Callable, inputs: list[np.ndarray]) -> bool:
     """Whether ``forward`` returns ``(out, backprop)`` (a probe call on copies).
 
-    A forward that raises here is left to the check, which reports the error."""
+    A forward that raises (or calls sys.exit) here is left to the check, which
+    reports the error."""
     try:
-        result = forward(*[x.copy() for x in inputs])
-    except Exception:
+        with watching_user_code():  # within --timeout
+            result = forward(*[x.copy() for x in inputs])
+    except (Exception, SystemExit):
         return True
     return isinstance(result, tuple) and len(result) == 2 and callable(result[1])
 
@@ -403,7 +407,13 @@ def _emit(outcome: _Outcome, args: argparse.Namespace, status: int) -> None:
 def _check(args: argparse.Namespace) -> int:
     outcome = _Outcome()
     try:
-        _run_check(args, outcome)
+        with time_budget(args.timeout):  # check_vjp inherits it
+            _run_check(args, outcome)
+    except TimeBudgetSpent:  # while importing or probing, before check_vjp started
+        outcome.message = (f"inconclusive: the time budget (--timeout {args.timeout:g} s) "
+                           "was spent before the check started")
+        _emit(outcome, args, EXIT_CODES["inconclusive"])
+        return EXIT_CODES["inconclusive"]
     except UsageError as exc:
         outcome.message = str(exc)
     except UserCodeError as exc:
@@ -425,6 +435,16 @@ def _zoo(args: argparse.Namespace) -> int:
     from ..zoo.table import run_from_args
 
     return run_from_args(args)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -461,6 +481,10 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--heatmap-limit", type=int, default=4096, metavar="N",
                        help="with --html in auto mode, run a full check of the inputs with at "
                             "most N elements for the heat maps (default 4096; 0: none)")
+    check.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                       help="time budget: when spent, the inputs not yet proven are "
+                            "inconclusive (exit 3); on POSIX a forward that never returns "
+                            "is interrupted")
     check.add_argument("--workers", type=int, default=1, metavar="N",
                        help="evaluate the forward in N processes (FUNCTION must be picklable)")
     check.add_argument("--color", choices=COLOR_CHOICES, default="auto",
