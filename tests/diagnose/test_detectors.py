@@ -126,8 +126,23 @@ def test_a_net_with_a_backward_bug_cannot_overfit_and_says_so():
     model = MLP(6, [32], 4, rng=0)
     model.layers[-1] = _SignFlippedLinear(32, 4, rng=0)
     result = check_overfit(model, *_tiny_batch(), steps=150)
-    assert not result.ok and result.finding.kind == "cannot_overfit"
+    assert not result.ok and result.finding.kind == "wrong_gradient"
     assert "check_model" in result.finding.fix
+
+
+def test_a_sign_flipped_first_layer_is_caught_even_though_the_loss_falls():
+    # the last layer learns around the bug: the loss on the tiny batch still falls
+    model = MLP(6, [32], 4, rng=0)
+    model.layers[0] = _SignFlippedLinear(6, 32, rng=0)
+    result = check_overfit(model, *_tiny_batch(), steps=150)
+    assert result.losses[-1] < 0.5 * result.losses[0]
+    assert not result.ok and result.finding.kind == "wrong_gradient"
+    assert result.finding.layer == "layers.0.weight" or "0.weight" in result.finding.layer
+    assert "sign flipped" in result.finding.message
+    norm, slope = result.slopes[result.finding.layer]
+    assert slope == pytest.approx(-norm, rel=1e-4)
+    healthy = check_overfit(MLP(6, [32], 4, rng=0), *_tiny_batch(), steps=150)
+    assert all(s == pytest.approx(n, rel=1e-4) for n, s in healthy.slopes.values())
 
 
 def test_a_net_that_cannot_move_cannot_overfit():

@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,8 @@ import numpy as np
 from ..errors import InputError
 from .stats import RunRecord, leaf_modules
 
-__all__ = ["Finding", "Thresholds", "detect", "DETECTORS", "check_overfit", "OverfitResult"]
+__all__ = ["Finding", "Thresholds", "detect", "DETECTORS", "check_overfit", "OverfitResult",
+           "gradient_slopes"]
 
 
 @dataclass
@@ -241,13 +242,60 @@ def detect(record: RunRecord, thresholds: Thresholds | None = None,
 
 @dataclass
 class OverfitResult:
-    """``ok``: the loss fell below ``target`` on the tiny batch; ``losses`` per step;
-    ``finding``: the warning when not ok."""
+    """``ok``: every parameter's gradient points the right way and the loss fell below
+    ``target`` on the tiny batch; ``losses`` per step; ``finding``: the warning when not
+    ok (a wrong gradient first: it is the cause); ``slopes``: per parameter, the analytic
+    slope ``|g|`` along ``g / |g|`` and the measured one."""
 
     ok: bool
     losses: list[float]
     accuracy: float
     finding: Finding | None = None
+    slopes: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+SLOPE_RTOL = 0.1  # a measured slope further than this from |g| (relative) is a wrong gradient
+
+
+def gradient_slopes(model: Any, x: np.ndarray, y: np.ndarray, loss_fn: Callable,
+                    ) -> dict[str, tuple[float, float]]:
+    """Per parameter ``name -> (|g|, measured slope)`` of the loss on ``(x, y)``.
+
+    The loss is moved along ``u = g / |g|`` for each parameter ``w`` with gradient
+    ``g``; its slope there must be ``<g, u> = |g|``. A sign-flipped gradient gives
+    ``-|g|``, a wrong one anything else. One central difference per parameter on a
+    float64 copy in eval mode (dropout off, so the loss is a function), step
+    ``1e-6 * max(|w|, 1)``. Parameters whose gradient is 0 are skipped.
+    """
+    from ..nn.dtypes import to_dtype
+
+    net = to_dtype(model, np.float64)  # a copy
+    net.eval()
+    x64 = np.asarray(x, dtype=np.float64) if np.asarray(x).dtype.kind == "f" else x
+
+    def loss_at() -> float:
+        value, _ = loss_fn(net.forward(x64), y)
+        return float(value)
+
+    net.zero_grad()
+    _, dscores = loss_fn(net.forward(x64), y)
+    net.backward(dscores)
+    slopes = {}
+    for name, param in net.named_parameters():
+        g = param.grad.copy()
+        norm = float(np.linalg.norm(g))
+        if not norm > 0 or not np.isfinite(norm):
+            continue
+        u = g / norm
+        t = 1e-6 * max(float(np.linalg.norm(param.data)), 1.0)
+        saved = param.data.copy()
+        param.data[...] = saved + t * u
+        up = loss_at()
+        param.data[...] = saved - t * u
+        down = loss_at()
+        param.data[...] = saved
+        slopes[name] = (norm, (up - down) / (2 * t))
+    return slopes
 
 
 def check_overfit(model: Any, x: np.ndarray, y: np.ndarray,
@@ -276,9 +324,12 @@ def check_overfit(model: Any, x: np.ndarray, y: np.ndarray,
     for _, module in leaf_modules(net):  # a copy of a watched model must not report to the hook
         for method in ("forward", "backward"):
             module.__dict__.pop(method, None)
+    loss_fn = loss_function(loss)
+    slopes = gradient_slopes(net, x, y, loss_fn)
+    wrong = {name: (norm, slope) for name, (norm, slope) in slopes.items()
+             if not abs(slope - norm) <= SLOPE_RTOL * norm}
     net.train()
     optimizer = make_optimizer(net.parameters())
-    loss_fn = loss_function(loss)
     losses = []
     for _ in range(int(steps)):
         net.zero_grad()
@@ -291,8 +342,22 @@ def check_overfit(model: Any, x: np.ndarray, y: np.ndarray,
     final, _ = loss_fn(scores, y)
     acc = float(np.mean(scores.argmax(axis=1) == y)) if scores.ndim == 2 else math.nan
     losses.append(float(final))
+    if wrong:
+        name, (norm, slope) = next(iter(wrong.items()))
+        how = ("points the opposite way (sign flipped)" if slope < -(1 - SLOPE_RTOL) * norm
+               else f"is off by a factor {norm / slope:.3g}" if slope > 0
+               else "is wrong")
+        others = f" (and {len(wrong) - 1} more parameters)" if len(wrong) > 1 else ""
+        finding = Finding(
+            "wrong_gradient",
+            f"the gradient of {name} {how}: along g/|g| the loss changes at {slope:.4g} per "
+            f"unit, the backward says {norm:.4g}{others}; the final loss on the tiny batch "
+            f"was {float(final):.3g} (other layers can still make it fall)",
+            f"check the backward of the layer that owns {name} (gradproof.check_model "
+            "names it)", name, None, float(slope / norm))
+        return OverfitResult(False, losses, acc, finding, slopes)
     if float(final) <= target:
-        return OverfitResult(True, losses, acc)
+        return OverfitResult(True, losses, acc, None, slopes)
     finding = Finding(
         "cannot_overfit",
         f"after {steps} steps on a batch of {len(y)} examples the loss is still "
@@ -301,4 +366,4 @@ def check_overfit(model: Any, x: np.ndarray, y: np.ndarray,
         "check the backward passes (gradproof.check_model), that x and y are aligned, the "
         "learning rate, and dead or saturated units",
         None, steps, float(final))
-    return OverfitResult(False, losses, acc, finding)
+    return OverfitResult(False, losses, acc, finding, slopes)
