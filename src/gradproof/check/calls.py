@@ -277,6 +277,12 @@ class Call:
             )
         out, cache = result
         outs, self.out_kind = _as_outputs(out)
+        if not any(o.dtype.kind == "f" for o in outs):
+            raise CallError(
+                "forward must return a float output to differentiate; its output is "
+                + ", ".join(describe(o) for o in outs) + " (an integer or boolean output is "
+                "piecewise constant: there is no gradient to check; return the float values "
+                "it is computed from)")
         if self.backward_fn is None and not callable(cache):
             raise CallError(
                 "no backward given and the forward's second value is not callable: pass "

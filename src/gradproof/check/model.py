@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GradientError, InputError, InputTypeError, describe
+from ..errors import GradientError, GradproofError, InputError, InputTypeError, describe
 from ..nn.dtypes import to_dtype
+from ..nn.functional._checks import check_finite
 from ..nn.models import loss_function
 from ..nn.module import Module
 from ..nn.tree import child_path, named_modules
@@ -284,7 +285,16 @@ def check_model(
         if hasattr(module, "input_grad"):
             module.input_grad = True  # every module must hand back its dx to be checked
     pristine = copy.deepcopy(model64)
+    # A bad batch would make every layer's check fail; its cause is said first, instead.
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        check_finite("x", x, "every layer's check would fail on it; pass a finite batch")
     inputs, scores = _record_inputs(model64, _as_float64(x))
+    if loss_fn is not None:
+        try:
+            loss_fn(scores, y)
+        except GradproofError as exc:
+            raise InputError(f"check_model: the loss {loss!r} rejects this batch, so nothing "
+                             f"was checked: {exc}") from exc
 
     checks: list[LayerCheck] = []
     for path, module in named_modules(pristine, postorder=True):

@@ -184,6 +184,10 @@ def run_side_checks(call: Call, checked: set[int], rng: np.random.Generator,
                 "dtype); an upcast doubles memory and hides rounding, a downcast loses "
                 "precision", "dtype", i))
             side.status.setdefault(i, "DTYPE")
+            if g.dtype.kind in "biu":  # an int or bool gradient: its values compared as floats
+                g = g.astype(x.dtype)
+            elif g.dtype.kind != "f":
+                g = None
         if g is not None and np.issubdtype(g.dtype, np.number) and not np.all(np.isfinite(g)):
             bad = int(np.count_nonzero(~np.isfinite(g)))
             first = np.unravel_index(int(np.argmax(~np.isfinite(g))), g.shape)
