@@ -40,6 +40,7 @@ class AdaGrad(Optimizer):
         "eps": nonnegative,
     }
     state_names = ("sum",)
+    nonnegative_state = ("sum",)
 
     def __init__(
         self,
@@ -49,13 +50,14 @@ class AdaGrad(Optimizer):
         weight_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
+        on_nonfinite: str = "raise",
         **unknown: Any,
     ):
         defaults = dict(
             lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, eps=eps,
         )
-        super().__init__(params, defaults, unknown)
+        super().__init__(params, defaults, unknown, on_nonfinite)
 
     def _update(self, w, dw, state, scratch, group) -> None:
         decayed, tmp = scratch

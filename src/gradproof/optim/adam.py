@@ -45,7 +45,11 @@ class Adam(Optimizer):
         "amsgrad": flag,
     }
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    nonnegative_state = ("exp_avg_sq", "max_exp_avg_sq")
     decoupled_weight_decay = False
+
+    def _state_needed(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
     def __init__(
         self,
@@ -55,10 +59,11 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         amsgrad: bool = False,
+        on_nonfinite: str = "raise",
         **unknown: Any,
     ):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
-        super().__init__(params, defaults, unknown)
+        super().__init__(params, defaults, unknown, on_nonfinite)
 
     def _update(self, w, dw, state, scratch, group) -> None:
         decayed, tmp = scratch
@@ -106,6 +111,7 @@ class AdamW(Adam):
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
+        on_nonfinite: str = "raise",
         **unknown: Any,
     ):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, **unknown)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, on_nonfinite, **unknown)

@@ -22,11 +22,22 @@ Checkpoint format (``state_dict()``), trivially saved as JSON + ``.npz`` with
      "arrays": {"0.exp_avg": ndarray, "0.exp_avg_sq": ndarray, ...}}
 
 Parameters are numbered in the order of ``param_groups``; array keys are
-``"<parameter number>.<state name>"``.
+``"<parameter number>.<state name>"``. Loading checks everything before it
+changes anything: a parameter that has taken steps must have every state
+array its rule uses (a deleted moment would silently restart at zero), each
+of the parameter's shape, finite, and non-negative where it is a running
+square (Adam's ``exp_avg_sq``, RMSProp's ``square_avg``, AdaGrad's ``sum``).
+
+Non-finite gradients (``on_nonfinite``): by default ``step()`` raises
+:class:`~gradproof.errors.InputError` naming the parameter before updating
+any parameter; ``on_nonfinite="skip"`` skips the whole step with a
+:class:`NonFiniteGradientWarning` instead (loss-scaling style). Either way no
+NaN or infinity reaches the parameters through a gradient.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -36,12 +47,17 @@ from ..errors import InputError, InputTypeError, describe
 from ..nn.module import Module, Parameter
 from ._checks import Check, as_parameter_list, nonnegative, reject_unknown
 
-__all__ = ["Optimizer", "ParamsArg"]
+__all__ = ["Optimizer", "ParamsArg", "NonFiniteGradientWarning", "ON_NONFINITE"]
 
 ParamsArg = Iterable[Parameter] | Iterable[dict[str, Any]]
 STATE_FORMAT = 1
 # Keys a group may carry besides the options: schedulers record the lr they started from.
 EXTRA_GROUP_KEYS: dict[str, Check] = {"initial_lr": nonnegative}
+ON_NONFINITE = ("raise", "skip")
+
+
+class NonFiniteGradientWarning(UserWarning):
+    """``step()`` skipped a step because a gradient held NaN or an infinity."""
 
 
 class Optimizer:
@@ -49,10 +65,16 @@ class Optimizer:
 
     options: ClassVar[dict[str, Check]] = {}
     state_names: ClassVar[tuple[str, ...]] = ()
+    nonnegative_state: ClassVar[tuple[str, ...]] = ()  # running squares: never negative
 
-    def __init__(self, params: ParamsArg, defaults: dict[str, Any], unknown: dict[str, Any]):
+    def __init__(self, params: ParamsArg, defaults: dict[str, Any], unknown: dict[str, Any],
+                 on_nonfinite: str = "raise"):
         owner = type(self).__name__
-        reject_unknown(unknown, self.options, owner)
+        reject_unknown(unknown, [*self.options, "on_nonfinite"], owner)
+        if on_nonfinite not in ON_NONFINITE:
+            raise InputError(f"{owner}: on_nonfinite must be one of {ON_NONFINITE}, got "
+                             f"{on_nonfinite!r}")
+        self.on_nonfinite = on_nonfinite
         self.defaults = self._check_hyper(defaults, owner)
         self.param_groups: list[dict[str, Any]] = self._build_groups(params, owner)
         self._params = [p for group in self.param_groups for p in group["params"]]
@@ -75,9 +97,27 @@ class Optimizer:
     def _check_combination(self, hyper: dict[str, Any], owner: str) -> None:
         """Checks that involve several options (SGD's nesterov); none by default."""
 
+    def _state_needed(self, group: dict[str, Any]) -> tuple[str, ...]:
+        """The state arrays a parameter of ``group`` has once it has taken a step."""
+        return self.state_names
+
     # --- public API --------------------------------------------------------
     def step(self) -> None:
-        """Update every parameter that has a gradient, in place."""
+        """Update every parameter that has a gradient, in place.
+
+        A gradient with NaN or an infinity raises (nothing is updated) or, with
+        ``on_nonfinite="skip"``, skips the step with a warning.
+        """
+        bad = self._nonfinite_gradient()
+        if bad is not None:
+            message = (f"{type(self).__name__}.step: the gradient of parameter {bad} "
+                       f"({describe(self._params[bad].data)}) holds NaN or an infinity")
+            if self.on_nonfinite == "raise":
+                raise InputError(
+                    f"{message}; no parameter was updated. Lower the learning rate, clip "
+                    "the gradients, or build the optimizer with on_nonfinite='skip'")
+            warnings.warn(f"{message}: step skipped", NonFiniteGradientWarning, stacklevel=2)
+            return
         index = 0
         for group in self.param_groups:
             for p in group["params"]:
@@ -87,6 +127,15 @@ class Optimizer:
                     state["step"] += 1
                     self._update(p.data, p.grad, state, scratch, group)
                 index += 1
+
+    def _nonfinite_gradient(self) -> int | None:
+        """The index of the first parameter whose gradient is not finite, or None."""
+        for index, p in enumerate(self._params):
+            # a sum is cheaper than isfinite(); only a non-finite sum is looked at closely
+            if p.grad is not None and not np.isfinite(np.sum(p.grad)) \
+                    and not np.isfinite(p.grad).all():
+                return index
+        return None
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero, in place."""
@@ -133,7 +182,7 @@ class Optimizer:
                 f"this is {type(self).__name__!r}"
             )
         new_hypers = self._check_loaded_groups(hyper.get("param_groups"), owner)
-        new_state = self._check_loaded_state(hyper.get("steps"), arrays, owner)
+        new_state = self._check_loaded_state(hyper.get("steps"), arrays, owner, new_hypers)
         for group, new in zip(self.param_groups, new_hypers):
             params = group["params"]
             group.clear()
@@ -221,7 +270,8 @@ class Optimizer:
             checked.append(self._check_hyper(hyper, f"{owner}: param_groups[{i}]"))
         return checked
 
-    def _check_loaded_state(self, steps: Any, arrays: dict, owner: str) -> list[dict[str, Any]]:
+    def _check_loaded_state(self, steps: Any, arrays: dict, owner: str,
+                            hypers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         n = len(self._params)
         if not isinstance(steps, list) or len(steps) != n or not all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in steps
@@ -244,7 +294,24 @@ class Optimizer:
                     f"{owner}: arrays[{key!r}] must be an array of shape {data.shape}, "
                     f"got {describe(value)}"
                 )
+            square = name in self.nonnegative_state
+            bad = ~np.isfinite(value) if np.issubdtype(value.dtype, np.number) else None
+            if bad is None or bad.any() or (square and (value < 0).any()):
+                need = "finite and >= 0 (a running mean of squares)" if square else "finite"
+                raise InputError(f"{owner}: arrays[{key!r}] must be {need}, got "
+                                 f"{describe(value)} with {_first_bad(value, square)}")
             state[int(index)][name] = np.array(value, dtype=data.dtype, copy=True)
+        index = 0
+        for group, hyper in zip(self.param_groups, hypers):
+            needed = self._state_needed(hyper)
+            for _ in group["params"]:
+                missing = [n for n in needed if n not in state[index]]
+                if state[index]["step"] > 0 and missing:
+                    raise InputError(
+                        f"{owner}: parameter {index} has taken {state[index]['step']} steps but "
+                        f"its state lacks {', '.join(repr(f'{index}.{n}') for n in missing)}; "
+                        "a moment restarted at zero would change the run")
+                index += 1
         return state
 
 
@@ -257,6 +324,15 @@ def _reject_duplicates(params: list[Parameter], owner: str) -> None:
                 "each parameter must appear once"
             )
         seen[id(p)] = i
+
+
+def _first_bad(value: np.ndarray, nonnegative: bool) -> str:
+    """Where an array first holds a non-finite (or negative) value, for a message."""
+    if not np.issubdtype(value.dtype, np.number):
+        return "a non-numeric dtype"
+    bad = ~np.isfinite(value) | ((value < 0) if nonnegative else False)
+    index = np.unravel_index(int(np.argmax(bad)), value.shape) if value.ndim else ()
+    return f"{float(value[index])} at index {tuple(int(i) for i in index)}"
 
 
 def _jsonable(value: Any) -> Any:

@@ -47,6 +47,11 @@ class RMSProp(Optimizer):
         "centered": flag,
     }
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
+    nonnegative_state = ("square_avg",)
+
+    def _state_needed(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return (("square_avg",) + (("grad_avg",) if group["centered"] else ())
+                + (("momentum_buffer",) if group["momentum"] > 0 else ()))
 
     def __init__(
         self,
@@ -57,13 +62,14 @@ class RMSProp(Optimizer):
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
+        on_nonfinite: str = "raise",
         **unknown: Any,
     ):
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
             centered=centered,
         )
-        super().__init__(params, defaults, unknown)
+        super().__init__(params, defaults, unknown, on_nonfinite)
 
     def _update(self, w, dw, state, scratch, group) -> None:
         decayed, tmp = scratch

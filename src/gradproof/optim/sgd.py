@@ -45,6 +45,9 @@ class SGD(Optimizer):
     }
     state_names = ("momentum_buffer",)
 
+    def _state_needed(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
     def __init__(
         self,
         params: ParamsArg,
@@ -53,13 +56,14 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         weight_decay: float = 0.0,
         nesterov: bool = False,
+        on_nonfinite: str = "raise",
         **unknown: Any,
     ):
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
             nesterov=nesterov,
         )
-        super().__init__(params, defaults, unknown)
+        super().__init__(params, defaults, unknown, on_nonfinite)
 
     def _check_combination(self, hyper: dict[str, Any], owner: str) -> None:
         if hyper["nesterov"] and (hyper["momentum"] <= 0 or hyper["dampening"] != 0):
