@@ -14,6 +14,8 @@ from gradproof import check_vjp
 from gradproof.zoo import cases
 
 BELOW_FLOAT32_RESOLUTION = {"gelu_tanh_derivative_float32"}
+# correct cases whose gradient is below what the forward's rounding can show
+BELOW_ROUNDING = {"sigmoid_saturated"}
 # bugs whose verdict may honestly be "inconclusive" rather than "failed" (none today)
 HONESTLY_INCONCLUSIVE: set[str] = set()
 ZOO = cases()
@@ -26,10 +28,21 @@ def _check(case, seed=0, **options):
                          **options)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in ZOO.items() if c.kind != "bug"))
+@pytest.mark.parametrize("name", sorted(n for n, c in ZOO.items()
+                                         if c.kind != "bug" and n not in BELOW_ROUNDING))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_no_false_alarm_on_correct_or_kink_case(name, seed):
     _check(ZOO[name], seed).raise_if_failed()
+
+
+@pytest.mark.parametrize("name", sorted(BELOW_ROUNDING))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_gradient_below_the_forwards_rounding_is_inconclusive_never_failed(name, seed):
+    """sigmoid(+-40): the derivative is ~1e-17 where sigmoid(40) rounds to 1.0
+    exactly; no finite difference can see it, so nothing is proven."""
+    report = _check(ZOO[name], seed)
+    assert report.verdict == "inconclusive", str(report)
+    assert "rounding swamps" in report.inputs[0].reason
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in ZOO.items() if c.kind == "bug"))

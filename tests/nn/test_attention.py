@@ -200,9 +200,10 @@ def block_params(rng, E, Fd):
 def block_inputs(draw):
     N, T = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     h, Fd = draw(st.integers(1, 2)), draw(st.integers(1, 5))
-    # E >= 2: a layer norm over one feature outputs beta whatever x is, which makes the
-    # attention's query/key gradients zero up to rounding (see the report to the lead)
-    E = h * draw(st.integers(2 if h == 1 else 1, 3))
+    # E >= 3: a layer norm over one feature outputs beta whatever x is, and over two it
+    # outputs +-1 (times gamma, plus beta): the attention's query/key gradients are then
+    # zero up to eps's effect, below what the forward's rounding shows (inconclusive)
+    E = h * draw(st.integers(3 if h == 1 else 2, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((N, T, E))
     causal, activation = draw(st.booleans()), draw(st.sampled_from(sorted(TORCH_ACTIVATIONS)))

@@ -55,7 +55,19 @@ def assert_grads_match(mine, theirs, dout, cache):
 def test_batchnorm_backward_passes_the_checker(backward, mode, seed, N, D):
     x, gamma, beta = arrays(seed, (N, D), D)
     bn_param = {"mode": mode, **running_stats(seed, D)}
-    gradproof.check_vjp(F.batchnorm, backward, x, gamma, beta, bn_param).raise_if_failed()
+    report = gradproof.check_vjp(F.batchnorm, backward, x, gamma, beta, bn_param)
+    _proven_unless_two_values(report, N if mode == "train" else None)
+
+
+def _proven_unless_two_values(report, group_size):
+    """Normalising two values gives +-1 whatever they are: dx is then zero but for
+    eps's effect, below what the forward's rounding shows, and the honest verdict
+    for x is inconclusive (never failed). Any other group size must be proven."""
+    if group_size == 2:
+        assert report.verdict != "failed", str(report)
+        assert all("rounding swamps" in r.reason for r in report.inputs if r.reason), str(report)
+    else:
+        report.raise_if_failed()
 
 
 @pytest.mark.parametrize("backward", BATCHNORM_BACKWARDS, ids=BN_IDS)
@@ -257,7 +269,8 @@ def group_inputs(seed, N, G, per_group, H, W, torch_shaped: bool):
 )
 def test_groupnorm_passes_the_checker(torch_shaped, seed, N, G, per_group, H, W):
     x, gamma, beta = group_inputs(seed, N, G, per_group, H, W, torch_shaped)
-    gradproof.check_vjp(F.groupnorm, F.groupnorm_backward, x, gamma, beta, G).raise_if_failed()
+    report = gradproof.check_vjp(F.groupnorm, F.groupnorm_backward, x, gamma, beta, G)
+    _proven_unless_two_values(report, per_group * H * W)
 
 
 @pytest.mark.parametrize("torch_shaped", [False, True], ids=["gamma(1,C,1,1)", "gamma(C,)"])

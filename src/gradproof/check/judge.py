@@ -17,10 +17,12 @@ Every input ends in one of three verdicts, and the rules are these, in order:
    * a failing projection not confirmed on a fresh draw, nor located;
    * the tolerance is wider than the resolution we promise
      (``RESOLUTION_CAP`` relative: a check that cannot see a 1 % error proves
-     nothing) and no float64 re-check settled it — unless the tolerance is
-     below ``sqrt(eps)`` of the function's own scale (a gradient that is tiny
-     next to what the function moves, 1e-17 from a saturated sigmoid, or a
-     mathematically zero one, is proven tiny);
+     nothing) and no float64 re-check settled it — unless the gradient is
+     mathematically zero: the backward returns rounding noise and the
+     numerical derivative is zero to within a tolerance tiny next to the
+     function's own scale (a bias before a normalisation). A gradient that is
+     merely far below the output's rounding (a saturated sigmoid's 1e-17, a
+     function with a large constant offset) is not proven;
    * kinked blocks or unmeasurable coordinates left unresolved, or an analytic
      value outside the one-sided derivatives at a kink that moving all kinks
      together does not vindicate;
@@ -45,6 +47,7 @@ __all__ = ["Evidence", "Judgement", "judge_values", "judge_witness", "RESOLUTION
            "worst_verdict"]
 
 RESOLUTION_CAP = 1e-2  # an ok needs a relative tolerance at most this
+SAFETY_ZERO = 8.0  # an analytic projection within this many times its own rounding is zero
 VALUE_KINDS = {"mismatch", "factor", "sign", "zeros", "slice", "transpose", "ties", "pattern",
                "unlocated"}
 
@@ -185,13 +188,17 @@ def judge_values(base: InputResult, ev: Evidence, x: np.ndarray, scale: np.ndarr
     if top_bad and confirm_bad:
         first, again = max(top_bad, key=_ratio), max(confirm_bad, key=_ratio)
         calls = ev.loc.n_evals if ev.loc else 0
+        why = (f"the localisation budget (max_evals) ran out after {calls} forward calls: "
+               "raise it, or check mode='full' on a smaller input"
+               if ev.loc is not None and ev.loc.exhausted else
+               f"no block of coordinates failed on its own ({calls} forward calls): the "
+               "error is spread thinly, each coordinate's share below what one block's "
+               "measurement resolves; mode='full' on a smaller input shows every coordinate")
         j.problems.append(Finding(
             f"input {label}: wrong somewhere (projection error {first.rel_error:.2g} vs "
             f"tolerance {first.rel_tol:.2g}, confirmed on a second draw with a new direction "
             f"and upstream gradient: {again.rel_error:.2g} vs {again.rel_tol:.2g}); the wrong "
-            f"coordinates could not be isolated within {calls} forward calls "
-            "(raise max_evals, or check mode='full' on a smaller input)",
-            "unlocated", i))
+            f"coordinates could not be isolated: {why}", "unlocated", i))
         j.result = replace(j.result, verdict="failed", status="FAIL",
                            max_rel_error=max(first.rel_error, again.rel_error),
                            tol=first.rel_tol)
@@ -226,21 +233,35 @@ def judge_values(base: InputResult, ev: Evidence, x: np.ndarray, scale: np.ndarr
             j, f"{ev.loc.unresolved_kinks} blocks with non-differentiable points could not be "
                "split to single coordinates within max_evals; no mismatch was found elsewhere")
     smooth = [r for r in measured + ev.confirm if r.finite and not r.kink]
-    floor = float(np.sqrt(ev.eps_eff or np.finfo(x.dtype).eps))
-    tiny = smooth and max(r.natural_tol for r in smooth) <= floor
-    if tol > RESOLUTION_CAP and not tiny:
+    zero = bool(smooth) and all(_is_zero(r, ev.eps_eff or float(np.finfo(x.dtype).eps))
+                                for r in smooth)
+    if tol > RESOLUTION_CAP and not zero:
+        worst = max(smooth, key=lambda r: r.rel_tol) if smooth else None
+        size = (f" (|<g, u>| = {abs(worst.analytic):.2g} against a resolution of "
+                f"{worst.tol:.2g})" if worst is not None else "")
         return _inconclusive(
-            j, f"the tolerance ({tol:.2g} relative) is wider than {RESOLUTION_CAP:g}: "
-               "finite differences cannot resolve this gradient here (the forward's rounding "
-               "swamps it: a gradient far below the output's scale, or low precision)")
+            j, f"the tolerance ({tol:.2g} relative) is wider than {RESOLUTION_CAP:g}: the "
+               f"forward's rounding swamps this gradient{size}, so finite differences cannot "
+               "prove it (a gradient far below the output's scale, a saturated unit, or low "
+               "precision; method='complex' has no rounding to fight where the forward "
+               "accepts complex inputs)")
     status = "ok (kinks)" if kinked else "ok"
     j.result = replace(j.result, verdict="ok", status=status)
     if tol > RESOLUTION_CAP:
         j.notes.append(
-            f"input {label}: the gradient is far below the function's own scale; proven to "
-            f"within {max(r.natural_tol for r in smooth):.1g} of that scale (not relative to "
-            "itself)")
+            f"input {label}: its gradient is zero up to the backward's own rounding, and the "
+            "numerical derivative is zero to within the forward's: proven zero (a parameter "
+            "whose effect a normalisation removes, say)")
     return j
+
+
+def _is_zero(r: DirectionResult, eps: float) -> bool:
+    """A mathematically zero gradient: the analytic projection is at the level of the
+    backward's own rounding, the numeric one within the tolerance of 0, and that
+    tolerance tiny next to the function's own scale (``sqrt(eps)`` of it)."""
+    return (abs(r.analytic) <= SAFETY_ZERO * r.analytic_rounding
+            and abs(r.numeric) <= r.tol
+            and r.natural_tol <= float(np.sqrt(eps)))
 
 
 def _inconclusive(j: Judgement, reason: str) -> Judgement:

@@ -298,20 +298,23 @@ class Measurer:
         """The forward's rounding noise along ``d``, measured (4 forward calls).
 
         The slope of ``phi`` along ``d`` is measured twice, by central
-        differences with a tiny step ``a = sqrt(eps)`` and with ``b = 16 a``
+        differences with a tiny step ``a = sqrt(eps)`` and with ``b = 4 a``
         (relative, of the input's dtype). Truncation makes them differ by
         ``O(b**2)``, far below ``eps / a`` for code that computes at its inputs'
         precision; rounding noise ``e`` makes them differ by about ``e / a``,
         and a forward that rounds its inputs to a coarser precision (a cast to
-        float32 inside) does not move at all with the tiny step. Both steps are
-        tiny, so a kink near ``x`` (two nearly tied maxima) seldom lies between.
+        float32 inside) does not move at all with the tiny step — when it moves
+        at neither step though it should have, visibly in this dtype, the slope
+        times ``b`` is returned (a forward that computes in float16). Both steps
+        are tiny, so a kink near ``x`` (two nearly tied maxima) seldom lies
+        between.
         Returns ``a * |S(a) - S(b)|``, an estimate of ``e`` (0 if not finite).
         ``eps`` replaces the dtype's (to test a coarser precision).
         """
         x = self.inputs[d.input]
         eps = float(np.finfo(x.dtype).eps) if eps is None else eps
         a = float(np.sqrt(eps))
-        b = 16 * a  # close to a: a kink near x (a near-tie of a max) rarely falls between
+        b = 4 * a  # close to a: a kink near x (a near-tie of a max) rarely falls between
         x64 = x.astype(np.float64)
         u = d.dense()
         points, taken = [], []
@@ -324,6 +327,11 @@ class Measurer:
         if not all(np.isfinite(v) for v in values):
             return 0.0
         g = self.grads[d.input]
+        slope = abs(inner(g, u))
+        if all(v == self.phi0 for v in values) and slope * b > 64 * eps * self.natural[d.input]:
+            # It did not move at all where it should have, visibly in this dtype: it
+            # rounds its inputs coarser. What went missing is the noise level.
+            return float(slope * b)
         # residuals against the analytic slope with the steps actually taken
         r_a = (values[0] - values[1] - inner(g, taken[0] - taken[1])) / (2 * a)
         r_b = (values[2] - values[3] - inner(g, taken[2] - taken[3])) / (2 * b)

@@ -119,6 +119,12 @@ class InputResult:
     def label(self) -> str:
         return f"{self.index} ({self.name})" if self.name else str(self.index)
 
+    @property
+    def measured(self) -> bool:
+        """Whether its values were measured (not skipped, not stopped by an error)."""
+        return self.checked and self.status not in ("ERROR", "not checked", "TYPE") and (
+            self.n_directions > 0 or self.tol > 0)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: numbers are numbers or ``null``; see :func:`_with_nonfinite`."""
         return _with_nonfinite({
@@ -266,8 +272,8 @@ class Report:
                     str(r.shape),
                     r.dtype,
                     r.status,
-                    _fmt(r.max_rel_error) if r.checked else "-",
-                    _fmt(r.tol) if r.checked else "-",
+                    _fmt(r.max_rel_error) if r.measured else "-",
+                    _fmt(r.tol) if r.measured else "-",
                     worst,
                 ]
             )
