@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from gradproof.train import checkpoint as ckpt
 from gradproof.train.checkpoint import (
     CheckpointError,
+    CheckpointWarning,
     decode_tree,
     encode_tree,
     latest_checkpoint,
@@ -143,7 +144,8 @@ def test_modified_arrays_are_detected_and_skipped_by_latest(tmp_path):
         handle.write(b"0123456789")
     with pytest.raises(CheckpointError, match="do not match the hash"):
         load_checkpoint(bad)
-    assert latest_checkpoint(tmp_path) == good
+    with pytest.warns(CheckpointWarning, match="skipping damaged checkpoint"):
+        assert latest_checkpoint(tmp_path) == good
 
 
 def test_pickled_arrays_are_refused_even_with_a_valid_hash(tmp_path):
@@ -154,6 +156,7 @@ def test_pickled_arrays_are_refused_even_with_a_valid_hash(tmp_path):
     record = {"format": ckpt.FORMAT, "epoch": 1, "arrays": "epoch-0001.npz",
               "sha256": hashlib.sha256(payload).hexdigest(),
               "state": {"x": {"__array__": "state/x"}}}
+    record["record_sha256"] = ckpt._record_hash(record)  # a valid pair, but pickled arrays
     (tmp_path / "epoch-0001.json").write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match="cannot be read safely"):
         load_checkpoint(tmp_path / "epoch-0001.json")
@@ -168,7 +171,8 @@ def test_unreadable_json_is_a_checkpoint_error(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
-    assert latest_checkpoint(tmp_path) is None
+    with pytest.warns(CheckpointWarning, match="skipping damaged checkpoint"):
+        assert latest_checkpoint(tmp_path) is None
 
 
 def test_missing_files_are_checkpoint_errors(tmp_path):

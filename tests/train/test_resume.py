@@ -80,9 +80,12 @@ def test_resuming_a_finished_run_trains_no_further(tmp_path, uninterrupted):
     assert_bitwise_equal(final_state(again), uninterrupted[0])
 
 
-def test_without_a_checkpoint_resume_starts_from_scratch(tmp_path, uninterrupted):
+def test_without_a_checkpoint_resume_is_an_error_unless_a_fresh_start_is_allowed(
+        tmp_path, uninterrupted):
+    with pytest.raises(CheckpointError, match="does not exist.*allow_fresh=True"):
+        make_trainer(checkpoint_dir=tmp_path / "empty").fit(digits(), resume=True)
     trainer = make_trainer(checkpoint_dir=tmp_path / "empty")
-    trainer.fit(digits(), resume=True)
+    trainer.fit(digits(), resume=True, allow_fresh=True)
     assert_bitwise_equal(final_state(trainer), uninterrupted[0])
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..errors import InputTypeError, describe
+from ..errors import InputError, InputTypeError, describe
 
 __all__ = ["Parameter", "Module"]
 
@@ -117,20 +117,36 @@ class Module:
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays from ``state`` into parameters and buffers (shapes must match)."""
+        """Copy arrays from ``state`` into parameters and buffers.
+
+        All or nothing: every entry is checked first (the same names, shapes,
+        numeric arrays), then copied; an error leaves the module untouched.
+        Raises :class:`~gradproof.errors.InputError` naming the entry.
+        """
+        if not isinstance(state, dict):
+            raise InputTypeError(f"state must be a dict of arrays (from state_dict()), got "
+                                 f"{describe(state)}")
         own = dict(self.named_parameters())
         targets: dict[str, np.ndarray] = {n: p.data for n, p in own.items()}
         targets.update(dict(self.named_buffers()))
         missing = sorted(set(targets) - set(state))
         unexpected = sorted(set(state) - set(targets))
         if missing or unexpected:
-            raise KeyError(
+            raise InputError(
                 f"state does not match the module: missing {missing}, unexpected {unexpected}"
             )
+        values = {}
         for name, target in targets.items():
-            value = np.asarray(state[name])
+            value = state[name]
+            if not (isinstance(value, (np.ndarray, np.generic))
+                    and value.dtype.kind in "fiub"):
+                raise InputTypeError(f"state[{name!r}] must be a numeric array of shape "
+                                     f"{target.shape}, got {describe(value)}")
+            value = np.asarray(value)
             if value.shape != target.shape:
-                raise ValueError(
+                raise InputError(
                     f"state[{name!r}] must have shape {target.shape}, got {value.shape}"
                 )
-            target[...] = value
+            values[name] = value
+        for name, target in targets.items():  # everything checked: now copy
+            target[...] = values[name]

@@ -18,7 +18,19 @@ Each file is written to a temporary file in the same directory, flushed,
 fsync-ed, then ``os.replace``-d over its name; the JSON is written last and
 names the .npz with its hash, so a checkpoint is complete exactly when its
 JSON exists and the hash matches. A run killed while saving leaves the previous
-checkpoint intact. :func:`latest_checkpoint` skips incomplete ones.
+checkpoint intact.
+
+Both halves are hashed: the JSON carries the SHA-256 of the .npz and
+``record_sha256``, the SHA-256 of its own canonical form (sorted keys, that
+field left out), so an edited ``"epoch"`` is refused like a modified array.
+Anything that cannot be read -- a truncated, empty or garbage file, bad JSON,
+a missing half, a hash mismatch, an array only unpickling could read -- is a
+:class:`CheckpointError` naming the file and the cause.
+
+:func:`find_resumable` returns the newest checkpoint that loads and moves
+every newer, damaged one aside (``epoch-0003.json.damaged``, never deleted),
+saying what it found; rotation only ever deletes ``epoch-*.json`` pairs, so
+moved files stay.
 """
 
 from __future__ import annotations
@@ -30,6 +42,10 @@ import json
 import os
 import re
 import tempfile
+import warnings
+import zipfile
+import zlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,16 +62,24 @@ __all__ = [
     "load_tree",
     "latest_checkpoint",
     "checkpoint_paths",
+    "find_resumable",
+    "ResumePoint",
+    "CheckpointWarning",
     "FORMAT",
 ]
 
-FORMAT = "gradproof-checkpoint-1"
+FORMAT = "gradproof-checkpoint-2"  # -2: the JSON half is hashed too (record_sha256)
+_OLD_FORMATS = ("gradproof-checkpoint-1",)  # read, with a warning: the JSON is unverified
 _NAME = re.compile(r"^epoch-(\d+)\.json$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/]")
 
 
 class CheckpointError(GradproofError, ValueError):
     """A checkpoint is missing, incomplete, corrupt or does not fit the run."""
+
+
+class CheckpointWarning(UserWarning):
+    """A damaged checkpoint was found (and moved aside), or one could not be verified."""
 
 
 # --- trees of arrays <-> JSON + arrays ---------------------------------------
@@ -199,8 +223,16 @@ def save_tree(json_path: str | os.PathLike, state: Any, **meta: Any) -> str:
         "sha256": hashlib.sha256(payload).hexdigest(),
         "state": encoded,
     }
+    record["record_sha256"] = _record_hash(record)
     _write_atomic(json_path, json.dumps(record, indent=1).encode())
     return json_path
+
+
+def _record_hash(record: dict) -> str:
+    """SHA-256 of the JSON record in canonical form, its own hash field left out."""
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
 
 
 def _complete_or_not(directory: str) -> list[str]:
@@ -239,30 +271,73 @@ def load_tree(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"checkpoint {json_path!r} does not exist") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"checkpoint {json_path!r} is not valid JSON: {exc}") from exc
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {json_path!r} cannot be read: {exc}") from exc
+    if not isinstance(record, dict) or record.get("format") not in (FORMAT, *_OLD_FORMATS):
         raise CheckpointError(f"{json_path!r} is not a {FORMAT} file")
-    npz_path = os.path.join(os.path.dirname(json_path), record["arrays"])
+    if record["format"] == FORMAT and record.get("record_sha256") != _record_hash(record):
+        raise CheckpointError(
+            f"checkpoint {json_path!r} does not match its own hash (record_sha256): the JSON "
+            "was edited or is incomplete")
+    if record["format"] != FORMAT:
+        warnings.warn(f"checkpoint {json_path!r} has the older format {record['format']}, "
+                      "whose JSON half is not hashed: it is read unverified", CheckpointWarning,
+                      stacklevel=2)
+    if not isinstance(record.get("arrays"), str) or not isinstance(record.get("sha256"), str):
+        raise CheckpointError(f"checkpoint {json_path!r} does not name its arrays and their hash")
+    npz_path = os.path.join(os.path.dirname(json_path), os.path.basename(record["arrays"]))
     try:
         with open(npz_path, "rb") as handle:
             payload = handle.read()
     except FileNotFoundError as exc:
         raise CheckpointError(f"checkpoint arrays {npz_path!r} are missing") from exc
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint arrays {npz_path!r} cannot be read: {exc}") from exc
     if hashlib.sha256(payload).hexdigest() != record["sha256"]:
         raise CheckpointError(
             f"checkpoint arrays {npz_path!r} do not match the hash in {json_path!r} "
-            "(incomplete or modified)"
+            f"(incomplete or modified; {len(payload)} bytes)"
         )
+    arrays = read_npz(payload, f"checkpoint arrays {npz_path!r}")
+    try:
+        return decode_tree(record["state"], arrays)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {json_path!r} has a malformed state tree: "
+                              f"{type(exc).__name__}: {exc}") from exc
+
+
+def read_npz(payload: bytes, what: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file's bytes, read with ``allow_pickle=False``.
+
+    Raises :class:`CheckpointError` naming ``what`` and the cause for an empty,
+    truncated or garbage file, or one holding pickled (object) arrays.
+    """
+    if not payload:
+        raise CheckpointError(f"{what} is an empty file")
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as exc:  # e.g. an object array, which only unpickling could read
-        raise CheckpointError(f"checkpoint arrays {npz_path!r} cannot be read safely: {exc}"
-                              ) from exc
-    return decode_tree(record["state"], arrays)
+            if not hasattr(npz, "files"):  # a bare .npy, not an archive
+                raise CheckpointError(f"{what} is a single .npy array, not an .npz archive")
+            return {key: npz[key] for key in npz.files}
+    except CheckpointError:
+        raise
+    except ValueError as exc:  # an object array, which only unpickling could read
+        cause = ("it holds pickled (object) arrays, which are never unpickled"
+                 if "pickle" in str(exc) else str(exc))
+        raise CheckpointError(f"{what} cannot be read safely: {cause}") from exc
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, zlib.error) as exc:
+        raise CheckpointError(f"{what} is not a readable .npz archive (truncated or "
+                              f"garbage?): {type(exc).__name__}: {exc}") from exc
 
 
 def latest_checkpoint(directory: str | os.PathLike) -> str | None:
-    """The JSON path of the newest complete checkpoint in ``directory``, or None."""
+    """The JSON path of the newest complete checkpoint in ``directory``, or None.
+
+    Damaged ones are skipped with a :class:`CheckpointWarning` each (and left
+    where they are: :func:`find_resumable` moves them aside).
+    """
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         if os.path.exists(directory):
@@ -271,7 +346,76 @@ def latest_checkpoint(directory: str | os.PathLike) -> str | None:
     for path in reversed(_complete_or_not(directory)):
         try:
             load_checkpoint(path)
-        except CheckpointError:
+        except CheckpointError as exc:
+            warnings.warn(f"skipping damaged checkpoint: {exc}", CheckpointWarning, stacklevel=2)
             continue
         return path
     return None
+
+
+@dataclass
+class ResumePoint:
+    """What :func:`find_resumable` found: the checkpoint to resume from (``path``,
+    ``state``, ``epoch``; all None when there is none) and the damaged ones moved
+    aside, as ``(moved to, why)``."""
+
+    directory: str
+    path: str | None = None
+    state: Any = None
+    epoch: int | None = None
+    damaged: list[tuple[str, str]] = field(default_factory=list)
+    exists: bool = True  # whether the directory exists
+
+    def describe(self) -> str:
+        """What was found and what is used, in a few lines."""
+        lines = [f"damaged checkpoint moved aside to {moved}: {why}"
+                 for moved, why in self.damaged]
+        if self.path is not None:
+            lines.append(f"resumed from epoch {self.epoch} ({self.path})")
+        elif not self.exists:
+            lines.append(f"checkpoint directory {self.directory!r} does not exist")
+        else:
+            lines.append(f"no usable checkpoint in {self.directory!r}")
+        return "\n".join(lines)
+
+
+def find_resumable(directory: str | os.PathLike) -> ResumePoint:
+    """The newest checkpoint in ``directory`` that loads, with its state.
+
+    A newer one that fails to load is moved aside (both files get the suffix
+    ``.damaged``, or ``.damaged-N`` when that name is taken), never deleted,
+    and a :class:`CheckpointWarning` says what was wrong and where it went.
+    """
+    directory = os.fspath(directory)
+    found = ResumePoint(directory)
+    if not os.path.isdir(directory):
+        if os.path.exists(directory):
+            raise CheckpointError(f"checkpoint_dir {directory!r} is not a directory")
+        found.exists = False
+        return found
+    for path in reversed(_complete_or_not(directory)):
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as exc:
+            moved = _move_aside(path)
+            found.damaged.append((moved, str(exc)))
+            warnings.warn(f"damaged checkpoint {path!r} moved aside to {moved!r}: {exc}",
+                          CheckpointWarning, stacklevel=2)
+            continue
+        found.path, found.state = path, state
+        found.epoch = int(_NAME.match(os.path.basename(path)).group(1))
+        return found
+    return found
+
+
+def _move_aside(json_path: str) -> str:
+    """Rename a damaged checkpoint's files to ``*.damaged`` (never deleted); the new JSON path."""
+    stem = json_path[: -len(".json")]
+    suffix, n = ".damaged", 1
+    while os.path.exists(json_path + suffix) or os.path.exists(stem + ".npz" + suffix):
+        n += 1
+        suffix = f".damaged-{n}"
+    for path in (stem + ".npz", json_path):
+        if os.path.exists(path):
+            os.replace(path, path + suffix)
+    return json_path + suffix

@@ -25,7 +25,10 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["StepInfo", "EpochInfo", "Hook", "EpochLogger", "call_hooks"]
+__all__ = ["StepInfo", "EpochInfo", "Hook", "EpochLogger", "call_hooks", "check_hooks",
+           "HOOK_METHODS"]
+
+HOOK_METHODS = ("on_fit_start", "on_after_backward", "on_step", "on_epoch_end", "on_fit_end")
 
 
 @dataclass
@@ -90,6 +93,26 @@ class Hook:
 
     def on_fit_end(self, trainer: Any, history: Any) -> None:
         pass
+
+
+def check_hooks(hooks: Any) -> list:
+    """``hooks`` as a list, each with at least one of :data:`HOOK_METHODS`; otherwise an
+    error naming the entry (a hook that has none would silently never run)."""
+    from ..errors import InputTypeError, describe
+
+    if any(callable(getattr(hooks, m, None)) for m in HOOK_METHODS):
+        raise InputTypeError(f"hooks must be a list of hooks, got the single hook "
+                             f"{describe(hooks)}; pass hooks=[hook]")
+    if isinstance(hooks, (str, bytes, dict)) or not hasattr(hooks, "__iter__"):
+        raise InputTypeError(f"hooks must be a list of hook objects, got {describe(hooks)}")
+    hooks = list(hooks)
+    for i, hook in enumerate(hooks):
+        if not any(callable(getattr(hook, m, None)) for m in HOOK_METHODS):
+            raise InputTypeError(
+                f"hooks[{i}] must be a hook, an object with at least one of "
+                f"{', '.join(HOOK_METHODS)} (e.g. a gradproof.train.Hook subclass), got "
+                f"{describe(hook)}")
+    return hooks
 
 
 def call_hooks(hooks, method: str, *args) -> None:

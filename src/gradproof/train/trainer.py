@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from ..nn.models import loss_function
 from ..nn.module import Module
 from . import checkpoint as ckpt
 from .history import History
-from .hooks import EpochInfo, StepInfo, call_hooks
+from .hooks import EpochInfo, StepInfo, call_hooks, check_hooks
 from .progress import ProgressBar
 from .rngs import generator_states, restore_generator_states, set_generator_state
 
@@ -151,6 +152,13 @@ class Trainer:
             )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise InputTypeError(f"seed must be an int, got {describe(seed)}")
+        if seed < 0:
+            raise InputError(f"seed must be an int >= 0, got {seed}")
+        _check_optimizer_owns(optimizer, model)
+        for name, value in (("drop_last", drop_last), ("restore_best", restore_best),
+                            ("progress", progress)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise InputTypeError(f"{name} must be True or False, got {describe(value)}")
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
         self.loss_fn = loss_function(loss)
@@ -164,7 +172,7 @@ class Trainer:
         self.clip_norm = _optional_positive(clip_norm, "clip_norm", float)
         self.patience = _optional_positive(early_stopping_patience, "early_stopping_patience")
         self.restore_best = bool(restore_best)
-        self.hooks = list(hooks)
+        self.hooks = check_hooks(hooks)
         self.progress = bool(progress)
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
         self.checkpoint_every = _optional_positive(checkpoint_every, "checkpoint_every")
@@ -178,6 +186,7 @@ class Trainer:
         self.best_state: dict[str, np.ndarray] | None = None
         self.epochs_since_best = 0
         self.stop_training = False
+        self.resume_point: ckpt.ResumePoint | None = None  # what fit(resume=True) found
 
     # --- evaluation ----------------------------------------------------------
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -202,12 +211,21 @@ class Trainer:
         return total_loss / len(y), correct / len(y)
 
     # --- training ------------------------------------------------------------
-    def fit(self, data: Dataset, resume: bool = False) -> History:
+    def fit(self, data: Dataset, resume: bool = False, allow_fresh: bool = False) -> History:
         """Train for the remaining epochs on ``data``; return the :class:`History`.
 
-        With ``resume`` the newest complete checkpoint in ``checkpoint_dir`` (if
-        any) is loaded first, and training continues from it exactly.
+        With ``resume`` the newest checkpoint in ``checkpoint_dir`` that loads
+        is loaded first, and training continues from it exactly. Newer ones
+        that are damaged are moved aside (``*.damaged``, never deleted) with a
+        :class:`~gradproof.train.checkpoint.CheckpointWarning`. When there is
+        no usable checkpoint (none yet, a missing directory, all damaged) it is
+        a :class:`~gradproof.train.checkpoint.CheckpointError` unless
+        ``allow_fresh``, which starts from epoch 1. ``self.resume_point`` says
+        what was found and used (``.describe()``).
         """
+        for name, value in (("resume", resume), ("allow_fresh", allow_fresh)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise InputTypeError(f"{name} must be True or False, got {describe(value)}")
         if not isinstance(data, Dataset):
             raise InputTypeError(
                 f"data must be a gradproof.data.Dataset (see gradproof.data.load_dataset), "
@@ -216,9 +234,18 @@ class Trainer:
         if resume:
             if self.checkpoint_dir is None:
                 raise InputError("resume=True needs checkpoint_dir")
-            path = ckpt.latest_checkpoint(self.checkpoint_dir)
-            if path is not None:
-                self.load_checkpoint(path)
+            with warnings.catch_warnings():  # said once, in the message below
+                warnings.simplefilter("ignore", ckpt.CheckpointWarning)
+                found = ckpt.find_resumable(self.checkpoint_dir)
+            self.resume_point = found
+            if found.damaged:
+                warnings.warn(found.describe(), ckpt.CheckpointWarning, stacklevel=2)
+            if found.path is not None:
+                self.load_state_dict(found.state, source=found.path)
+            elif not allow_fresh:
+                raise ckpt.CheckpointError(
+                    f"resume=True, but {found.describe().splitlines()[-1]}; pass "
+                    "allow_fresh=True (gradproof train: --allow-fresh) to start from epoch 1")
         has_val = len(data.y_val) > 0
         if self.patience is not None and not has_val:
             raise InputError("early_stopping_patience needs a validation split (x_val is empty)")
@@ -335,8 +362,27 @@ class Trainer:
             "hooks": hooks,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; the run must be configured the same way."""
+    def load_state_dict(self, state: dict[str, Any], source: str = "the state") -> None:
+        """Restore a :meth:`state_dict`; the run must be configured the same way.
+
+        All or nothing: the counters, the RNG state and the structure are
+        checked first; if restoring a part (model, optimizer, scheduler, hooks)
+        still fails, everything restored so far is rolled back. Raises
+        :class:`~gradproof.train.checkpoint.CheckpointError` naming ``source``.
+        """
+        _check_run_state(state, source)
+        before = self.state_dict()
+        try:
+            self._restore(state)
+        except Exception as exc:
+            self._restore(before)
+            if isinstance(exc, ckpt.CheckpointError):
+                raise
+            raise ckpt.CheckpointError(
+                f"{source} does not fit this run ({type(exc).__name__}: {exc}); nothing was "
+                "changed") from exc
+
+    def _restore(self, state: dict[str, Any]) -> None:
         config = state["config"]
         mine = self.state_dict()["config"]
         differ = {k: (config.get(k), v) for k, v in mine.items() if config.get(k) != v}
@@ -369,5 +415,55 @@ class Trainer:
                                     keep_last=self.keep_checkpoints)
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restore the run from a checkpoint's JSON path (see :mod:`gradproof.train.checkpoint`)."""
-        self.load_state_dict(ckpt.load_checkpoint(path))
+        """Restore the run from a checkpoint's JSON path (see :mod:`gradproof.train.checkpoint`);
+        all or nothing."""
+        self.load_state_dict(ckpt.load_checkpoint(path), source=f"checkpoint {os.fspath(path)!r}")
+
+
+_RUN_STATE_KEYS = ("config", "epoch", "step", "epochs_since_best", "stop_training", "history",
+                   "rng", "model", "model_rngs", "best", "optimizer", "scheduler", "hooks")
+
+
+def _check_run_state(state: Any, source: str) -> None:
+    """The plain parts of a :meth:`Trainer.state_dict`, checked before anything is restored."""
+    if not isinstance(state, dict):
+        raise ckpt.CheckpointError(f"{source} must be a dict (Trainer.state_dict()), got "
+                                   f"{describe(state)}")
+    missing = [k for k in _RUN_STATE_KEYS if k not in state]
+    if missing:
+        raise ckpt.CheckpointError(f"{source} lacks {', '.join(missing)}")
+    for key in ("epoch", "step", "epochs_since_best"):
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ckpt.CheckpointError(f"{source}: {key} must be an int >= 0, got "
+                                       f"{describe(value)}")
+    if not isinstance(state["stop_training"], (bool, np.bool_)):
+        raise ckpt.CheckpointError(f"{source}: stop_training must be a bool, got "
+                                   f"{describe(state['stop_training'])}")
+    rng = state["rng"]
+    if not (isinstance(rng, dict) and isinstance(rng.get("bit_generator"), str)
+            and "state" in rng):
+        raise ckpt.CheckpointError(f"{source}: rng must be a bit generator's state (a dict with "
+                                   f"'bit_generator' and 'state'), got {describe(rng)}")
+    for key in ("config", "history", "model", "model_rngs", "hooks"):
+        if not isinstance(state[key], dict):
+            raise ckpt.CheckpointError(f"{source}: {key} must be a dict, got "
+                                       f"{describe(state[key])}")
+
+
+def _check_optimizer_owns(optimizer: Any, model: Module) -> None:
+    """Every parameter the optimizer updates must be one of the model's: an optimizer
+    built over another model would train nothing while the loss is computed."""
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, list):
+        return
+    own = {id(p) for p in model.parameters()}
+    index = 0
+    for group in groups:
+        for p in (group.get("params", []) if isinstance(group, dict) else []):
+            if id(p) not in own:
+                raise InputError(
+                    f"optimizer parameter {index} ({describe(getattr(p, 'data', p))}) is not a "
+                    "parameter of model: build the optimizer from this model, e.g. "
+                    "SGD(model.parameters(), lr=...)")
+            index += 1
