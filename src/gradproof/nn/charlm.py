@@ -246,6 +246,10 @@ def train_charlm(
     sample_chars: int = 300,
     log_every: int = 100,
     verbose: bool = True,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int = 100,
+    resume: bool = False,
+    allow_fresh: bool = False,
 ) -> CharLMResult:
     """Train a :class:`CharLM` on the standard-library corpus; report held-out loss and a sample.
 
@@ -253,9 +257,20 @@ def train_charlm(
     the training text (seeded), minimises the mean next-character loss with
     Adam (cosine schedule over ``steps``, gradient norm clipped to
     ``clip_norm``), and stops after ``steps`` or ``time_limit`` seconds.
+
+    With ``checkpoint_dir`` the run is checkpointed every ``checkpoint_every``
+    steps and at the end (model, Adam, schedule, the sampling Generator, the
+    losses: ``step-N`` is stored as ``epoch-N.json``/``.npz``, see
+    :mod:`gradproof.train.checkpoint`). ``resume`` continues bit for bit from
+    the newest one that loads (damaged ones are moved aside with a warning);
+    no usable checkpoint is an error unless ``allow_fresh``.
     """
     from ..optim import Adam, CosineAnnealingLR, clip_grad_norm
+    from ..train import checkpoint as ckpt  # the trainer's format; nn does not depend on it
 
+    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
+    if resume and checkpoint_dir is None:
+        raise InputError("resume=True needs checkpoint_dir")
     if not 0 < heldout_fraction < 1:
         raise InputError(f"heldout_fraction must be in (0, 1), got {heldout_fraction!r}")
     text = stdlib_corpus(modules)
@@ -271,6 +286,28 @@ def train_charlm(
     optimizer = Adam(model.parameters(), lr=lr)
     schedule = CosineAnnealingLR(optimizer, T_max=steps)
     start, losses, step = time.perf_counter(), [], 0
+    config = {"cell": cell, "hidden_size": hidden_size, "embed_dim": embed_dim,
+              "num_layers": num_layers, "num_heads": num_heads, "seq_len": seq_len,
+              "batch_size": batch_size, "steps": steps, "lr": lr, "clip_norm": clip_norm,
+              "heldout_fraction": heldout_fraction, "modules": list(modules), "seed": seed,
+              "dtype": str(np.dtype(dtype))}
+
+    def state() -> dict:
+        return {"config": config, "step": step, "losses": list(losses),
+                "seconds": time.perf_counter() - start, "rng": rng.bit_generator.state,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict()}
+
+    if resume:
+        found = ckpt.find_resumable(checkpoint_dir)
+        if found.path is None and not allow_fresh:
+            raise ckpt.CheckpointError(
+                f"resume=True, but {found.describe().splitlines()[-1]}; pass allow_fresh=True "
+                "(gradproof train charlm: --allow-fresh) to start from step 0")
+        if found.path is not None:
+            step, losses, start = _restore_charlm(found, config, rng, model, optimizer, schedule)
+            if verbose:
+                print(f"resumed from step {step} ({found.path})", flush=True)
     while step < steps:
         x, y = _windows(train_ids, rng.integers(0, cut - seq_len - 1, size=batch_size), seq_len)
         model.zero_grad()
@@ -285,7 +322,10 @@ def train_charlm(
             if verbose:
                 print(f"step {step:>5}/{steps}  train loss {loss / seq_len:.3f} nats/char  "
                       f"{time.perf_counter() - start:.0f}s", flush=True)  # fmt: skip
-        if time_limit is not None and time.perf_counter() - start > time_limit:
+        stop = time_limit is not None and time.perf_counter() - start > time_limit
+        if checkpoint_dir is not None and (step % checkpoint_every == 0 or step == steps or stop):
+            ckpt.save_checkpoint(checkpoint_dir, step, state())
+        if stop:
             break
     seconds = time.perf_counter() - start
     result = CharLMResult(
@@ -298,13 +338,48 @@ def train_charlm(
     return result
 
 
+def _restore_charlm(found, config: dict, rng, model, optimizer, schedule):
+    """Put a checkpoint's state back, all or nothing; ``(step, losses, start time)``."""
+    from ..train.checkpoint import CheckpointError
+    from ..train.rngs import set_generator_state
+
+    saved = found.state
+    if not isinstance(saved, dict) or saved.get("config") != config:
+        got = saved.get("config") if isinstance(saved, dict) else saved
+        differ = {k: (got.get(k), v) for k, v in config.items()
+                  if not isinstance(got, dict) or got.get(k) != v}
+        raise CheckpointError(
+            f"checkpoint {found.path!r} was made by a differently configured run: "
+            + ", ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in differ.items()))
+    step, seconds = saved.get("step"), saved.get("seconds")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= config["steps"] \
+            or not isinstance(seconds, (int, float)) or not isinstance(saved.get("losses"), list):
+        raise CheckpointError(f"checkpoint {found.path!r}: step, seconds or losses malformed")
+    before = (model.state_dict(), optimizer.state_dict(), schedule.state_dict(),
+              rng.bit_generator.state)
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        set_generator_state(rng, saved["rng"])
+    except Exception as exc:  # all or nothing: put back what was there
+        model.load_state_dict(before[0])
+        optimizer.load_state_dict(before[1])
+        schedule.load_state_dict(before[2])
+        rng.bit_generator.state = before[3]
+        raise CheckpointError(f"checkpoint {found.path!r} does not fit this run "
+                              f"({type(exc).__name__}: {exc})") from exc
+    return step, [float(v) for v in saved["losses"]], time.perf_counter() - seconds
+
+
 # --- command line ----------------------------------------------------------------------------
 #: command-line option -> train_charlm argument (options left out keep the function's defaults)
 _OPTIONS = {
     "cell": "cell", "hidden": "hidden_size", "embed": "embed_dim", "layers": "num_layers",
     "heads": "num_heads", "seq_len": "seq_len", "batch_size": "batch_size", "steps": "steps",
     "lr": "lr", "time_limit": "time_limit", "seed": "seed", "dtype": "dtype",
-    "sample_chars": "sample_chars",
+    "sample_chars": "sample_chars", "checkpoint_dir": "checkpoint_dir",
+    "checkpoint_every": "checkpoint_every",
 }  # fmt: skip
 
 
@@ -324,6 +399,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="default 0")
     parser.add_argument("--dtype", choices=["float32", "float64"], default=None)
     parser.add_argument("--sample-chars", type=int, default=None, help="default 300")
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="save a checkpoint every --checkpoint-every steps and at the end")
+    parser.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                        help="default 100")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest checkpoint in --checkpoint-dir (an "
+                             "error when there is none, unless --allow-fresh)")
+    parser.add_argument("--allow-fresh", action="store_true",
+                        help="with --resume: start from step 0 when there is no checkpoint")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -332,7 +416,9 @@ def run(args: argparse.Namespace) -> int:
                if getattr(args, opt, None) is not None}  # fmt: skip
     if "dtype" in options:
         options["dtype"] = np.dtype(options["dtype"])
-    result = train_charlm(**options)
+    if args.resume and args.checkpoint_dir is None:
+        raise SystemExit("gradproof train charlm: --resume needs --checkpoint-dir")
+    result = train_charlm(**options, resume=args.resume, allow_fresh=args.allow_fresh)
     bits = 1 / math.log(2)
     print(f"held-out loss: {result.heldout_loss:.3f} nats/char ({result.heldout_loss * bits:.2f} "
           f"bits/char); unigram: {result.unigram_loss:.3f} nats/char "
