@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import random
+import zipfile
+import zlib
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -81,6 +83,9 @@ def _global_rng_restored():
         random.setstate(python_state)
 
 
+MNIST1D_MAX = 200_000  # examples per split; the paper's data set has 4,000 + 1,000
+
+
 def load_mnist1d(
     num_train: int = 4000,
     num_test: int = 1000,
@@ -108,6 +113,10 @@ def load_mnist1d(
     for value, name in ((num_train, "num_train"), (num_test, "num_test")):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InputError(f"{name} must be a positive int, got {value!r}")
+        if value > MNIST1D_MAX:
+            raise InputError(
+                f"{name} must be at most {MNIST1D_MAX:,} (the generator makes about 10,000 "
+                f"examples a second, in memory), got {value:,}")
     generator = _optional("mnist1d.data", "data")
     args = generator.get_dataset_args()
     total = num_train + num_test
@@ -191,11 +200,22 @@ def load_npz(
     name = os.path.splitext(os.path.basename(path))[0]
     if not os.path.isfile(path):
         raise InputError(f"data file {path!r} does not exist")
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # np.load would try to unpickle it
+        raise InputError(f"data file {path!r} is not an .npz archive (empty, or it does not "
+                         f"start with the zip signature: {head!r})")
     try:
         with np.load(path, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise InputError(f"data file {path!r} holds a single .npy array, not an .npz "
+                                 "archive of x_train, y_train, x_test, y_test")
             arrays = {key: npz[key] for key in npz.files}
     except ValueError as exc:  # object arrays would need unpickling: refused
         raise InputError(f"{path}: cannot load without unpickling ({exc})") from exc
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, zlib.error) as exc:
+        raise InputError(f"data file {path!r} is not a readable .npz archive (empty, truncated "
+                         f"or garbage?): {type(exc).__name__}: {exc}") from exc
     missing = sorted({"x_train", "y_train", "x_test", "y_test"} - set(arrays))
     if missing:
         raise InputError(f"{path}: missing arrays {missing}; it holds {sorted(arrays)}")

@@ -269,6 +269,13 @@ def train_charlm(
     from ..train import checkpoint as ckpt  # the trainer's format; nn does not depend on it
 
     checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
+    steps, seq_len = positive_int(steps, "steps"), positive_int(seq_len, "seq_len")
+    batch_size, log_every = positive_int(batch_size, "batch_size"), positive_int(log_every,
+                                                                                 "log_every")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be an int >= 0, got {seed!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise InputError(f"lr must be a number > 0, got {lr!r}")
     if resume and checkpoint_dir is None:
         raise InputError("resume=True needs checkpoint_dir")
     if not 0 < heldout_fraction < 1:

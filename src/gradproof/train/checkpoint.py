@@ -228,6 +228,9 @@ def save_tree(json_path: str | os.PathLike, state: Any, **meta: Any) -> str:
     return json_path
 
 
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
+
+
 def _record_hash(record: dict) -> str:
     """SHA-256 of the JSON record in canonical form, its own hash field left out."""
     body = {k: v for k, v in record.items() if k != "record_sha256"}
@@ -316,6 +319,9 @@ def read_npz(payload: bytes, what: str) -> dict[str, np.ndarray]:
     """
     if not payload:
         raise CheckpointError(f"{what} is an empty file")
+    if payload[:4] not in ZIP_SIGNATURES:  # np.load would try to unpickle anything else
+        raise CheckpointError(f"{what} is not an .npz archive (it does not start with the zip "
+                              f"signature; {len(payload)} bytes, starting {payload[:8]!r})")
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
             if not hasattr(npz, "files"):  # a bare .npy, not an archive

@@ -14,9 +14,11 @@ import argparse
 import contextlib
 import importlib
 import json
+import math
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -64,32 +66,71 @@ def _data_choice(text: str) -> str:
     )
 
 
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an int >= ``low`` (argparse names the option in its message)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}"
+                                             ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+def _number(low: float, inclusive: bool) -> Callable[[str], float]:
+    """An argparse type: a finite float > ``low`` (>= with ``inclusive``)."""
+    sign = ">=" if inclusive else ">"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and (value >= low if inclusive else value > low)):
+            raise argparse.ArgumentTypeError(f"expected a number {sign} {low:g}, got {text!r}")
+        return value
+
+    parse.__name__ = f"number {sign} {low:g}"
+    return parse
+
+
 def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=_data_choice, required=True,
                         help="digits, mnist1d, spiral, or a .npz file with x_train, y_train, "
                              "x_test, y_test")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None, help="(peak) learning rate")
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--epochs", type=_int_at_least(1), default=None)
+    parser.add_argument("--lr", type=_number(0, False), default=None,
+                        help="(peak) learning rate")
+    parser.add_argument("--batch-size", type=_int_at_least(1), default=None)
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=None)
-    parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--weight-decay", type=_number(0, True), default=None)
     parser.add_argument("--schedule", choices=SCHEDULES, default=None,
                         help="learning-rate schedule over the epochs (default cosine)")
-    parser.add_argument("--clip-norm", type=float, default=None,
+    parser.add_argument("--clip-norm", type=_number(0, False), default=None,
                         help="clip the global gradient norm to this value")
-    parser.add_argument("--patience", type=int, default=None,
+    parser.add_argument("--patience", type=_int_at_least(1), default=None,
                         help="early stopping: epochs without a better validation accuracy")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=_int_at_least(0), default=0,
                         help="seed of the weights, the dropout masks and the shuffling (the "
                              "data splits are fixed, so runs of any seed share a test set)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--checkpoint-dir", default=None, help="save a checkpoint every epoch")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the newest checkpoint in --checkpoint-dir")
+                        help="continue from the newest checkpoint in --checkpoint-dir that "
+                             "loads (damaged ones are moved aside); an error when there is "
+                             "none, unless --allow-fresh")
+    parser.add_argument("--allow-fresh", action="store_true",
+                        help="with --resume: start from epoch 1 when there is no usable "
+                             "checkpoint yet")
     parser.add_argument("--plot", default=None, metavar="PNG", help="save training curves")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=_int_at_least(0), default=1,
                         help="BLAS threads (default 1: fastest for these small matrices, and "
                              "spinning threads slow a shared machine down); 0 leaves BLAS alone")
 
@@ -129,9 +170,25 @@ def _blas_threads(threads: int) -> contextlib.AbstractContextManager:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the data, build the model, train, evaluate on the test split; exit status 0."""
+    """Load the data, build the model, train, evaluate on the test split; exit status 0.
+
+    A gradproof error (a bad option value, a damaged or missing checkpoint, a bad
+    data file) is printed as one line naming the cause, exit status 2.
+    """
     with _blas_threads(args.threads):
-        return _run(args)
+        return _reporting_errors(_run, args)
+
+
+def _reporting_errors(run_kind: Callable[[argparse.Namespace], int],
+                      args: argparse.Namespace) -> int:
+    """``run_kind(args)``; a gradproof error is one line on stderr and exit status 2."""
+    from ..errors import GradproofError
+
+    try:
+        return run_kind(args)
+    except GradproofError as exc:
+        print(f"gradproof train {args.kind}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -163,18 +220,24 @@ def _run(args: argparse.Namespace) -> int:
         hooks=[EpochLogger(log)], progress=not args.no_progress,
         checkpoint_dir=args.checkpoint_dir,
     )
-    history = trainer.fit(data, resume=args.resume)
+    history = trainer.fit(data, resume=args.resume, allow_fresh=args.allow_fresh)
+    if trainer.resume_point is not None:  # what --resume found and used, said loudly
+        found = trainer.resume_point
+        print(found.describe() if found.path is not None else
+              f"{found.describe()}: starting from epoch 1 (--allow-fresh)", file=log)
     test_loss, test_acc = trainer.evaluate(data.x_test, data.y_test)
     seconds = time.perf_counter() - start
     if args.plot:
         plot_history(history, args.plot, title=f"{args.kind} on {data.name}")
-    best = "-" if history.best_epoch is None else history.best_epoch + 1
+    # epochs are counted from 1 in the text and the JSON alike (History counts from 0)
+    best = None if history.best_epoch is None else history.best_epoch + 1
     print(f"test loss {test_loss:.4f}  test accuracy {test_acc:.4f}  "
-          f"(best epoch {best}, {seconds:.1f}s)", file=log)
+          f"(best epoch {'-' if best is None else best}, {seconds:.1f}s)", file=log)
     if args.json:
         summary = {
             "kind": args.kind, "data": data.name, "test_loss": test_loss, "test_acc": test_acc,
-            "seconds": seconds, "epochs_run": history.epochs, "history": history.to_dict(),
+            "seconds": seconds, "epochs_run": history.epochs, "best_epoch": best,
+            "history": history.to_dict() | {"best_epoch": best},
             "options": {k: v for k, v in vars(args).items() if k not in ("func",)},
         }
         print(json.dumps(summary))
@@ -223,4 +286,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lm = kinds.add_parser("charlm", help="character-level language model on Python's own source",
                           description=charlm.__doc__.splitlines()[0] if charlm.__doc__ else None)
     charlm.add_arguments(lm)
-    lm.set_defaults(func=charlm.run)
+    lm.set_defaults(func=lambda args: _reporting_errors(charlm.run, args))
