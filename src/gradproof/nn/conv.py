@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, InputTypeError, describe
-from .dtypes import check_float_input, flag, resolve_dtype
+from .dtypes import check_float_input, check_memory, flag, resolve_dtype
 from .functional.conv import ConvCache, _conv_backward, _conv_forward
 from .functional.pool import PoolCache, _pool_backward, _pool_forward, _pool_inputs
 from .functional.windows import conv_inputs, int_option
@@ -77,6 +77,8 @@ class _ConvNd(Module):
         self.padding = int_option("padding", padding, 0)
         dtype = resolve_dtype(dtype)
         shape = (self.out_channels, self.in_channels, *kernel)
+        check_memory(f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+                     f"{kernel})", [shape], dtype)
         self.weight = Parameter(initializer(init)(shape, rng, dtype))
         self.bias = Parameter(np.zeros(self.out_channels, dtype))
         self.input_grad = flag(input_grad, "input_grad")

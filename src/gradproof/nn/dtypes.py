@@ -13,6 +13,8 @@ dropout, flatten) keep the dtype of their input.
 from __future__ import annotations
 
 import copy
+import math
+import os
 
 import numpy as np
 
@@ -27,6 +29,7 @@ __all__ = [
     "drop_probability",
     "as_generator",
     "flag",
+    "check_memory",
     "check_float_input",
     "to_dtype",
 ]
@@ -67,6 +70,36 @@ def flag(value, name: str) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise InputTypeError(f"{name} must be True or False, got {describe(value)}")
+
+
+def check_memory(owner: str, shapes, dtype) -> None:
+    """Raise :class:`InputError` naming ``owner`` (``"Linear(1000000, 1000000)"``) when
+    parameters of these ``shapes`` and ``dtype``, with their gradients, would not fit in
+    this machine's memory; NumPy would say "Unable to allocate 7.28 TiB" without naming
+    the layer, or the process would be killed while the weights are drawn."""
+    shapes = [tuple(s) for s in shapes]
+    nbytes = 2 * sum(math.prod(s) for s in shapes) * np.dtype(dtype).itemsize  # data, grad
+    memory = _physical_memory()
+    if memory is not None and nbytes > memory:
+        sizes = ", ".join(str(s) for s in shapes)
+        raise InputError(
+            f"{owner}: its parameters ({sizes}, {np.dtype(dtype)}) and their gradients need "
+            f"{_human_bytes(nbytes)}, more than this machine's memory ({_human_bytes(memory)})")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} TiB"  # pragma: no cover
 
 
 def as_generator(rng, name: str = "rng") -> np.random.Generator:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .dtypes import check_float_input, flag, positive_int, resolve_dtype
+from .dtypes import check_float_input, check_memory, flag, positive_int, resolve_dtype
 from .functional._checks import upstream
 from .init import initializer
 from .module import Module, Parameter
@@ -59,6 +59,8 @@ class Linear(Module):
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
         dtype = resolve_dtype(dtype)
+        check_memory(f"Linear({self.in_features}, {self.out_features})",
+                     [(self.in_features, self.out_features)], dtype)
         make = initializer(init)
         self.weight = Parameter(make((self.in_features, self.out_features), rng, dtype))
         bias, self.input_grad = flag(bias, "bias"), flag(input_grad, "input_grad")

@@ -22,7 +22,14 @@ import numpy as np
 
 from ..errors import InputError
 from . import functional as F
-from .dtypes import as_generator, check_float_input, flag, positive_int, resolve_dtype
+from .dtypes import (
+    as_generator,
+    check_float_input,
+    check_memory,
+    flag,
+    positive_int,
+    resolve_dtype,
+)
 from .init import xavier_uniform
 from .module import Module, Parameter
 
@@ -63,6 +70,7 @@ class Embedding(_Stateful):
         V = positive_int(num_embeddings, "num_embeddings")
         D = positive_int(embedding_dim, "embedding_dim")
         gen, dtype = as_generator(rng), resolve_dtype(dtype)
+        check_memory(f"Embedding({V}, {D})", [(V, D)], dtype)
         self.weight = Parameter(gen.standard_normal((V, D)).astype(dtype))
 
     def forward(self, idx: np.ndarray) -> np.ndarray:
@@ -95,6 +103,7 @@ class _Recurrent(_Stateful):
         gen, dtype = as_generator(rng), resolve_dtype(dtype)
         bound = 1.0 / math.sqrt(H)
         G = self.gates
+        check_memory(f"{type(self).__name__}({D}, {H})", [(D, G * H), (H, G * H)], dtype)
         self.Wx = _uniform(gen, (D, G * H), bound, dtype)
         self.Wh = _uniform(gen, (H, G * H), bound, dtype)
         for name in self.bias_names:
@@ -168,6 +177,7 @@ class MultiHeadAttention(_Stateful):
         if E % h:
             raise InputError(f"num_heads must divide embed_dim = {E}, got {h}")
         self.num_heads, self.causal = h, flag(causal, "causal")
+        check_memory(f"MultiHeadAttention({E}, {h})", [(E, E)] * 4, resolve_dtype(dtype))
         _attention_params(self, E, as_generator(rng), resolve_dtype(dtype))
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -210,6 +220,7 @@ class TransformerBlock(_Stateful):
             raise InputError(f"num_heads must divide embed_dim = {E}, got {h}")
         Fd = positive_int(4 * E if ff_dim is None else ff_dim, "ff_dim")
         gen, dtype = as_generator(rng), resolve_dtype(dtype)
+        check_memory(f"TransformerBlock({E}, {h}, {Fd})", [(E, E)] * 4 + [(E, Fd)] * 2, dtype)
         self.num_heads, self.causal = h, flag(causal, "causal")
         self.activation, self.eps = activation, eps
         self.ln1_gamma, self.ln1_beta = Parameter(np.ones(E, dtype)), _zeros((E,), dtype)
