@@ -13,7 +13,7 @@ import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
 
-__all__ = ["float_array", "check_shape", "check_finite", "upstream", "cache_of",
+__all__ = ["float_array", "check_shape", "check_finite", "upstream", "cache_of", "affine_cache",
            "LAYER_DTYPES", "check_options", "check_bool"]
 
 # the dtypes gradproof.nn computes in; float16 and longdouble are refused, not cast
@@ -125,6 +125,26 @@ def _shape_hint(got: tuple[int, ...], expected: tuple[int, ...], name: str) -> s
             f"(np.broadcast_to({name}, {expected}) if a constant gradient is meant)"
         )
     return "; pass the gradient of the loss with respect to this output"
+
+
+def affine_cache(cache: object, forward: str, x_ndim: int | None = None) -> tuple:
+    """``cache`` if it is the ``(x, w, b)`` tuple of an affine map ``x @ w + b`` whose
+    ``x`` has ``x_ndim`` axes (any >= 2 when None) and is flattened onto ``w``'s rows;
+    else an error naming ``forward``. Such tuples look alike (affine, temporal affine,
+    an embedding's cache), so their contents are checked, not just their length."""
+    ok = (isinstance(cache, tuple) and len(cache) == 3
+          and all(isinstance(a, np.ndarray) for a in cache))
+    if ok:
+        x, w, b = cache
+        rows = x.shape[-1] if x_ndim is not None else math.prod(x.shape[1:])
+        ok = (w.ndim == 2 and b.shape == (w.shape[1],) and x.ndim >= 2 and rows == w.shape[0]
+              and (x_ndim is None or x.ndim == x_ndim))
+    if not ok:
+        got = (f"a tuple of {len(cache)}: {'; '.join(describe(a) for a in cache)}"
+               if isinstance(cache, tuple) else describe(cache))
+        raise InputTypeError(
+            f"cache must be the (x, w, b) tuple returned by {forward}(), got {got[:300]}")
+    return cache
 
 
 def cache_of(cache: object, kind: type, backward: str | None, forward: str):

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ...errors import InputError, InputTypeError, describe
-from ._checks import check_shape, float_array, upstream
+from ._checks import affine_cache, check_shape, float_array, upstream
 
 __all__ = [
     "affine",
@@ -82,11 +82,7 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
         dw: shape (D, M), dtype of w: ``x.reshape(N, D).T @ dout``.
         db: shape (M,), dtype of b: ``dout.sum(axis=0)``.
     """
-    if not (isinstance(cache, tuple) and len(cache) == 3):
-        raise InputTypeError(
-            f"cache must be the (x, w, b) tuple returned by affine(), got {describe(cache)}"
-        )
-    x, w, b = cache
+    x, w, b = affine_cache(cache, "affine")
     dout = upstream(dout, (x.shape[0], w.shape[1]), np.result_type(x, w, b), "affine")
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(x.shape[0], w.shape[0]).T @ dout

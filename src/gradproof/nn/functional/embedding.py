@@ -45,7 +45,9 @@ def embedding_backward(dout: np.ndarray, cache: tuple) -> tuple[None, np.ndarray
     - dout: upstream gradient of shape idx.shape + (D,).
     - dW: shape (V, D); ``dW[v] = sum of dout[n, t] over every (n, t) with idx[n, t] == v``.
     """
-    if not (isinstance(cache, tuple) and len(cache) == 3):
+    if not (isinstance(cache, tuple) and len(cache) == 3 and isinstance(cache[0], np.ndarray)
+            and cache[0].dtype.kind in "iu" and isinstance(cache[1], tuple)
+            and len(cache[1]) == 2 and isinstance(cache[2], np.dtype)):
         raise InputTypeError(
             "cache must be the (idx, W.shape, W.dtype) tuple returned by embedding(), "
             f"got {describe(cache)}"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import InputError, InputTypeError, describe
-from ._checks import check_finite, upstream
+from ...errors import InputError
+from ._checks import affine_cache, check_finite, upstream
 from ._sequence_checks import (
     affine_grads,
     bool_mask,
@@ -48,12 +48,7 @@ def temporal_affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray
 
     dout: the output's shape (N, T, M) and dtype.
     """
-    if not (isinstance(cache, tuple) and len(cache) == 3):
-        raise InputTypeError(
-            "cache must be the (x, w, b) tuple returned by temporal_affine(), "
-            f"got {describe(cache)}"
-        )
-    x, w, b = cache
+    x, w, b = affine_cache(cache, "temporal_affine", x_ndim=3)
     dout = upstream(dout, (*x.shape[:-1], w.shape[1]), np.result_type(x, w, b), "temporal_affine")
     dx, dw, db = affine_grads(x, w, dout)
     return cast_like(dx, x), cast_like(dw, w), cast_like(db, b)
