@@ -1,14 +1,32 @@
-"""Shared machinery of the training-speed benchmarks: gradproof.nn against PyTorch, interleaved.
+"""Shared machinery of the training-speed benchmarks: each library in its own process.
 
-Blocks of training steps alternate (gradproof, torch, gradproof, torch, ...) so
-that both libraries see the same machine load; both use the same number of
-threads (torch.set_num_threads(n) with n = the threads NumPy's BLAS uses).
-Samples per second are reported per library (median over blocks) with their
-ratio (median of the per-pair ratios).
+Why one process per library: NumPy's OpenBLAS keeps its own pthreads and
+torch its own OpenMP threads. In one process the two pools fight over the
+cores (a pool that has just worked keeps spinning for a while), and torch's
+MLP step measured inside such a harness took 2-2.5x as long as alone, which
+made gradproof look faster than it is.
+
+How a comparison runs (:func:`compare`):
+
+* The parent starts one worker process per library (``multiprocessing``
+  "spawn": a fresh interpreter that inherits no thread pool), after setting
+  ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` to the
+  same thread count; the torch worker also calls ``torch.set_num_threads``.
+* Each worker builds its model and its (identical, seeded) batches with the
+  benchmark's ``build(library, options)``, runs the warm-up steps, and blocks
+  on its pipe.
+* A round asks one worker for ``steps`` training steps and waits for its
+  time, then asks the other. The idle worker sleeps on its pipe, so the
+  libraries never run at the same time. Which library goes first alternates
+  from round to round.
+* Figures: samples per second per library (median over rounds) and the ratio
+  gradproof / PyTorch (median of the per-round ratios), with the load average
+  before and after (the machine's other jobs are what makes figures noisy).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import statistics
@@ -18,79 +36,282 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradproof.nn.models import loss_and_backward
-from gradproof.nn.module import Module
+LIBRARIES = ("gradproof", "pytorch")
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
+# build(library, options) -> (step, batches): step(a, b) -> loss runs one training step
 Step = Callable[[object, object], float]
+Build = Callable[[str, dict], tuple[Step, Sequence]]
 
 
-def blas_threads() -> int:
-    """Threads NumPy's BLAS uses (threadpoolctl when installed, else the usual env vars)."""
+def default_threads() -> int:
+    """The CPUs this process may run on."""
     try:
-        from threadpoolctl import threadpool_info
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def load_average() -> float:
+    """The 1-minute load average (nan where the system has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float("nan")
+
+
+# --- the worker process ------------------------------------------------------------------
+def _limit_threads(library: str, threads: int) -> dict:
+    """Apply ``threads`` inside a worker; return what the libraries report."""
+    info = {"threads": threads, "numpy": np.__version__}
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        threadpool_limits(threads, user_api="blas")
+        blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        if blas:
+            info["blas"] = f"{blas[0]['internal_api']} {blas[0]['version']}"
+            info["blas_threads"] = blas[0]["num_threads"]
     except ImportError:
-        threadpool_info = None
-    if threadpool_info is not None:
-        counts = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-        if counts:
-            return int(counts[0])
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return os.cpu_count() or 1
+        pass
+    if library == "pytorch":
+        import torch
+
+        torch.set_num_threads(threads)
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    return info
 
 
-def set_threads(requested: int | None) -> int:
-    """Give torch (and NumPy's BLAS, when ``requested``) the same thread count; returns it.
-
-    ``requested=None`` keeps NumPy's BLAS as it is and gives torch as many threads.
-    """
-    import torch
-
-    threads = requested or blas_threads()
-    torch.set_num_threads(threads)
-    if requested:
-        try:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(threads, user_api="blas")
-        except ImportError:
-            print("threadpoolctl missing: --threads only applies to torch")
-    return threads
-
-
-def gradproof_sgd_step(model: Module, lr: float) -> Step:
-    """A ``step(x, y) -> loss`` training ``model`` with plain SGD on softmax cross-entropy."""
+def _worker(conn, build: Build, library: str, options: dict, threads: int, warmup: int) -> None:
+    """Build, warm up, then run ``("run", steps)`` requests until ``("stop",)``."""
     try:
-        from gradproof.optim import SGD
-    except ImportError:  # the optimizers are not there yet: the same update, inline
-        SGD = None
-    if SGD is not None:
-        opt = SGD(model.parameters(), lr=lr)
-        zero_grad, update = opt.zero_grad, opt.step
-    else:
-        params = model.parameters()
-        lr32 = np.float32(lr)
+        info = _limit_threads(library, threads)
+        step, batches = build(library, options)
+        loss = float("nan")
+        for k in range(warmup):
+            loss = step(*batches[k % len(batches)])
+        conn.send(("ready", info, float(loss)))
+        start = warmup
+        while True:
+            request = conn.recv()
+            if request[0] == "stop":
+                return
+            steps = request[1]
+            t0 = time.perf_counter()
+            for k in range(start, start + steps):
+                loss = step(*batches[k % len(batches)])
+            seconds = time.perf_counter() - t0
+            start += steps
+            conn.send(("done", seconds, float(loss)))
+    except BaseException as exc:  # report it: the parent would otherwise wait for ever
+        conn.send(("error", f"{type(exc).__name__}: {exc}", float("nan")))
+        raise
 
-        def zero_grad():
-            for p in params:
-                p.grad.fill(0)
 
-        def update():
-            for p in params:
-                p.data -= lr32 * p.grad
+class _Worker:
+    """The parent's handle on one worker process."""
+
+    def __init__(self, ctx, build: Build, library: str, options: dict, threads: int,
+                 warmup: int):
+        self.library = library
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_worker, args=(child, build, library, options, threads, warmup),
+            name=f"bench-{library}", daemon=True,
+        )
+        self.process.start()
+        child.close()
+
+    def receive(self) -> tuple:
+        kind, value, loss = self.conn.recv()
+        if kind == "error":
+            raise RuntimeError(f"the {self.library} worker failed: {value}")
+        return value, loss
+
+    def run(self, steps: int) -> tuple[float, float]:
+        self.conn.send(("run", steps))
+        return self.receive()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(("stop",))
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.terminate()
+
+
+# --- rounds --------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """Figures of one comparison: samples/s per round per library, per-round time ratios."""
+
+    name: str
+    steps: int
+    warmup: int
+    batch: int
+    threads: int
+    rates: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in LIBRARIES})
+    losses: dict[str, float] = field(default_factory=dict)
+    ratios: list[float] = field(default_factory=list)  # torch seconds / gradproof seconds
+    info: dict[str, dict] = field(default_factory=dict)
+    load_before: float = float("nan")
+    load_after: float = float("nan")
+
+    @property
+    def rounds(self) -> int:
+        return len(self.ratios)
+
+    @property
+    def ratio(self) -> float:
+        """gradproof / pytorch throughput: the median of the per-round ratios."""
+        return statistics.median(self.ratios)
+
+    def median(self, library: str) -> float:
+        return statistics.median(self.rates[library])
+
+    def summary(self) -> dict:
+        """The medians the scripts return (``threads``, per-library samples/s, ``ratio``)."""
+        return {
+            "name": self.name,
+            "threads": self.threads,
+            "gradproof": self.median("gradproof"),
+            "pytorch": self.median("pytorch"),
+            "ratio": self.ratio,
+            "ratio_quartiles": _quartiles(self.ratios),
+            "rounds": self.rounds,
+            "load_average": (self.load_before, self.load_after),
+        }
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (float("nan"), float("nan"))
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def compare(
+    build: Build,
+    options: dict,
+    *,
+    name: str,
+    rounds: int,
+    steps: int,
+    warmup: int,
+    batch: int,
+    threads: int,
+    max_seconds: float | None = None,
+) -> Comparison:
+    """Run ``rounds`` alternating rounds of ``steps`` steps per library, one process each.
+
+    ``build(library, options)`` runs in each worker (library is "gradproof" or
+    "pytorch") and returns ``(step, batches)``; it must be a module-level
+    function (the spawned worker imports it by name). With ``max_seconds``,
+    no new round starts after that long (at least 3 run).
+    """
+    for var in THREAD_VARS:  # before the workers load NumPy or torch
+        os.environ[var] = str(threads)
+    ctx = multiprocessing.get_context("spawn")
+    run = Comparison(name=name, steps=steps, warmup=warmup, batch=batch, threads=threads)
+    workers = {}
+    try:
+        for library in LIBRARIES:  # build and warm up one at a time, too
+            workers[library] = _Worker(ctx, build, library, options, threads, warmup)
+            run.info[library], run.losses[library] = workers[library].receive()
+        run.load_before = load_average()
+        t_start = time.perf_counter()
+        for r in range(rounds):
+            if max_seconds is not None and r >= 3 and time.perf_counter() - t_start > max_seconds:
+                print(f"(time budget of {max_seconds:g} s reached after {r} rounds)")
+                break
+            order = LIBRARIES if r % 2 == 0 else LIBRARIES[::-1]
+            seconds = {}
+            for library in order:
+                seconds[library], run.losses[library] = workers[library].run(steps)
+                run.rates[library].append(steps * batch / seconds[library])
+            run.ratios.append(seconds["pytorch"] / seconds["gradproof"])
+        run.load_after = load_average()
+    finally:
+        for worker in workers.values():
+            worker.stop()
+    return run
+
+
+def machine_line(run: Comparison) -> str:
+    """Threads, library versions, CPU and load average of a comparison."""
+    gp, pt = run.info.get("gradproof", {}), run.info.get("pytorch", {})
+    blas = gp.get("blas", "BLAS")
+    return (
+        f"threads: {run.threads} per library (NumPy's {blas}: {gp.get('blas_threads', '?')}, "
+        f"torch: {pt.get('torch_threads', '?')}); torch {pt.get('torch', '?')}, NumPy "
+        f"{gp.get('numpy', '?')}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs; load average {run.load_before:.1f} before, "
+        f"{run.load_after:.1f} after"
+    )
+
+
+def print_report(run: Comparison) -> None:
+    """The machine line, the per-library table and the ratio line of a comparison."""
+    print(machine_line(run))
+    print()
+    print(
+        f"{'library':<12}{'median samples/s':>18}{'min':>12}{'max':>12}{'ms/step':>10}"
+        f"{'loss after':>12}"
+    )
+    for library in LIBRARIES:
+        rates = run.rates[library]
+        med = statistics.median(rates)
+        print(
+            f"{library:<12}{med:>18,.0f}{min(rates):>12,.0f}{max(rates):>12,.0f}"
+            f"{1e3 * run.batch / med:>10.2f}{run.losses[library]:>12.4f}"
+        )
+    print()
+    low, high = _quartiles(run.ratios)
+    total = run.warmup + run.rounds * run.steps
+    print(
+        f"ratio gradproof / pytorch: {run.ratio:.2f} (median of {run.rounds} alternating rounds; "
+        f"quartiles {low:.2f}-{high:.2f}; {total} steps each; load average "
+        f"{run.load_before:.1f} -> {run.load_after:.1f})"
+    )
+
+
+def add_arguments(parser, rounds: int, steps: int, warmup: int, max_seconds: float | None):
+    """The options every speed benchmark shares, with the script's defaults."""
+    parser.add_argument("--rounds", type=int, default=rounds,
+                        help=f"alternating rounds (default {rounds})")
+    parser.add_argument("--steps", type=int, default=steps,
+                        help=f"training steps per library per round (default {steps})")
+    parser.add_argument("--warmup", type=int, default=warmup,
+                        help=f"untimed steps per library (default {warmup})")
+    parser.add_argument("--threads", type=int, default=None,
+                        help=f"threads per library (default: the CPUs, {default_threads()})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-seconds", type=float, default=max_seconds,
+                        help="start no new round after this long (at least 3 rounds run)")
+
+
+# --- the training steps both sides use -----------------------------------------------------
+def gradproof_sgd_step(model, lr: float, loss: str = "softmax") -> Step:
+    """``step(x, y) -> loss`` training ``model`` with :class:`gradproof.optim.SGD`."""
+    from gradproof.nn.models import loss_and_backward
+    from gradproof.optim import SGD
+
+    opt = SGD(model.parameters(), lr=lr)
 
     def step(x, y):
-        zero_grad()
-        loss = loss_and_backward(model, x, y, "softmax")
-        update()
-        return loss
+        opt.zero_grad()
+        value = loss_and_backward(model, x, y, loss)
+        opt.step()
+        return value
 
     return step
 
 
 def torch_sgd_step(net, lr: float) -> Step:
-    """A ``step(x, y) -> loss`` training the torch module ``net`` with SGD on cross-entropy."""
+    """``step(x, y) -> loss`` training the torch module ``net`` with SGD on cross-entropy."""
     import torch
 
     opt = torch.optim.SGD(net.parameters(), lr=lr)
@@ -106,111 +327,81 @@ def torch_sgd_step(net, lr: float) -> Step:
     return step
 
 
-def run_block(step: Step, data: Sequence, steps: int, start: int) -> tuple[float, float]:
-    """Time ``steps`` training steps; returns (seconds, last loss)."""
-    loss = float("nan")
-    t0 = time.perf_counter()
-    for k in range(steps):
-        x, y = data[(start + k) % len(data)]
-        loss = step(x, y)
-    return time.perf_counter() - t0, float(loss)
+def as_tensors(batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> list:
+    """NumPy batches as torch tensors (sharing memory)."""
+    import torch
+
+    return [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in batches]
 
 
-@dataclass
-class Interleaved:
-    """Figures of an interleaved run: samples/s per block per library, per-pair time ratios."""
+# --- where a gradproof step spends its time ------------------------------------------------
+def layer_times(model, batches: Sequence, lr: float, steps: int, threads: int,
+                loss: str = "softmax") -> list[tuple[str, float, float]]:
+    """Median milliseconds per module of a Sequential ``model``, forward and backward.
 
-    steps: int
-    warmup: int
-    batch: int
-    gp_rates: list[float] = field(default_factory=list)
-    pt_rates: list[float] = field(default_factory=list)
-    ratios: list[float] = field(default_factory=list)  # torch seconds / gradproof seconds
-    gp_loss: float = float("nan")
-    pt_loss: float = float("nan")
-
-    @property
-    def blocks(self) -> int:
-        return len(self.ratios)
-
-    @property
-    def ratio(self) -> float:
-        """gradproof / pytorch throughput: the median of the per-pair ratios."""
-        return statistics.median(self.ratios)
-
-    def summary(self, threads: int) -> dict:
-        """``{"threads", "gradproof", "pytorch", "ratio"}``: the medians the scripts return."""
-        return {
-            "threads": threads,
-            "gradproof": statistics.median(self.gp_rates),
-            "pytorch": statistics.median(self.pt_rates),
-            "ratio": self.ratio,
-        }
-
-
-def interleave(
-    gp_step: Step,
-    pt_step: Step,
-    data: Sequence[tuple[np.ndarray, np.ndarray]],
-    *,
-    blocks: int,
-    steps: int,
-    warmup: int,
-    batch: int,
-    max_seconds: float | None = None,
-) -> Interleaved:
-    """Warm both up, then time ``blocks`` alternating pairs of ``steps``-step blocks.
-
-    ``data`` is a list of (x, y) NumPy batches; torch gets the same batches as tensors.
-    With ``max_seconds``, stops adding blocks after that long (at least 3 run).
+    Runs ``steps`` SGD steps layer by layer (after as many untimed ones) with
+    NumPy's BLAS limited to ``threads``; returns rows ``(name, forward ms,
+    backward ms)``, then ``("loss", ...)``, ``("zero_grad + SGD step", ...)``.
     """
-    import torch
+    from contextlib import nullcontext
 
-    torch_data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
-    run_block(gp_step, data, warmup, 0)
-    run_block(pt_step, torch_data, warmup, 0)
-    run = Interleaved(steps=steps, warmup=warmup, batch=batch)
-    t_start = time.perf_counter()
-    for b in range(blocks):
-        if max_seconds is not None and b >= 3 and time.perf_counter() - t_start > max_seconds:
-            print(f"(time budget of {max_seconds:g} s reached after {b} blocks)")
-            break
-        start = warmup + b * steps
-        gp_s, run.gp_loss = run_block(gp_step, data, steps, start)
-        pt_s, run.pt_loss = run_block(pt_step, torch_data, steps, start)
-        run.gp_rates.append(steps * batch / gp_s)
-        run.pt_rates.append(steps * batch / pt_s)
-        run.ratios.append(pt_s / gp_s)
-    return run
+    from gradproof.nn.models import loss_function
+    from gradproof.optim import SGD
+
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(threads, user_api="blas")
+    except ImportError:
+        limit = nullcontext()
+    opt, loss_fn = SGD(model.parameters(), lr=lr), loss_function(loss)
+    layers = list(model.layers)
+    fwd = [[] for _ in layers]
+    bwd = [[] for _ in layers]
+    loss_s, opt_s = [], []
+    clock = time.perf_counter
+    with limit:
+        for k in range(2 * steps):
+            x, y = batches[k % len(batches)]
+            t0 = clock()
+            opt.zero_grad()
+            t_zero = clock() - t0
+            times_f, times_b = [], []
+            for layer in layers:
+                t0 = clock()
+                x = layer.forward(x)
+                times_f.append(clock() - t0)
+            t0 = clock()
+            _, dout = loss_fn(x, y)
+            t_loss = clock() - t0
+            for layer in reversed(layers):
+                t0 = clock()
+                dout = layer.backward(dout) if dout is not None else None
+                times_b.append(clock() - t0)
+            t0 = clock()
+            opt.step()
+            t_opt = clock() - t0 + t_zero
+            if k >= steps:  # the first half warms up
+                for i, t in enumerate(times_f):
+                    fwd[i].append(t)
+                for i, t in enumerate(reversed(times_b)):
+                    bwd[i].append(t)
+                loss_s.append(t_loss)
+                opt_s.append(t_opt)
+    rows = [(repr(layer), 1e3 * statistics.median(f), 1e3 * statistics.median(b))
+            for layer, f, b in zip(layers, fwd, bwd)]
+    rows.append(("softmax loss", 1e3 * statistics.median(loss_s), 0.0))
+    rows.append(("zero_grad + SGD step", 0.0, 1e3 * statistics.median(opt_s)))
+    return rows
 
 
-def print_report(run: Interleaved, threads: int) -> None:
-    """The machine line, the per-library table and the ratio line of an interleaved run."""
-    import torch
-
-    print(
-        f"threads: {threads} (NumPy BLAS and torch.set_num_threads); torch {torch.__version__}, "
-        f"NumPy {np.__version__}; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
-    )
+def print_layer_times(rows: list[tuple[str, float, float]], threads: int, steps: int) -> None:
+    """The per-layer table as Markdown (it goes into the docs as printed)."""
+    total = sum(f + b for _, f, b in rows)
+    print(f"gradproof, per module (median of {steps} steps, {threads} thread(s), load average "
+          f"{load_average():.1f}; sum {total:.2f} ms/step)")
     print()
-    print(
-        f"{'library':<12}{'median samples/s':>18}{'min':>12}{'max':>12}{'ms/step':>10}"
-        f"{'loss after':>12}"
-    )
-    for name, rates, loss in (
-        ("gradproof", run.gp_rates, run.gp_loss),
-        ("pytorch", run.pt_rates, run.pt_loss),
-    ):
-        med = statistics.median(rates)
-        print(
-            f"{name:<12}{med:>18,.0f}{min(rates):>12,.0f}{max(rates):>12,.0f}"
-            f"{1e3 * run.batch / med:>10.2f}{loss:>12.4f}"
-        )
-    print()
-    gp_med, pt_med = statistics.median(run.gp_rates), statistics.median(run.pt_rates)
-    total = run.warmup + run.blocks * run.steps
-    print(
-        f"ratio gradproof / pytorch (median of {run.blocks} paired blocks): {run.ratio:.3f}  "
-        f"(ratio of medians {gp_med / pt_med:.3f}; {total} steps each)"
-    )
+    print("| module | forward ms | backward ms | share |")
+    print("|---|---|---|---|")
+    for name, f, b in rows:
+        print(f"| {name} | {f:.3f} | {b:.3f} | {100 * (f + b) / total:.0f} % |")

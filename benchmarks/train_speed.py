@@ -1,17 +1,17 @@
-"""MLP training speed: gradproof.nn against PyTorch on the CPU, interleaved.
+"""MLP training speed: gradproof.nn against PyTorch on the CPU, one process per library.
 
 Trains the same MLP (784-256-256-10, ReLU, float32, batch 128, plain SGD with
 lr 0.01, softmax cross-entropy) from the same initial weights with both
-libraries on synthetic data. Blocks of steps alternate (gradproof, torch,
-gradproof, torch, ...) so that both see the same machine load; both use the
-same number of threads (torch.set_num_threads(n) with n = the threads NumPy's
-BLAS uses). Prints samples per second per library (median over blocks) and
-their ratio (median of the per-pair ratios). Tests never time anything; this
-script is where speed is measured.
+libraries on the same synthetic batches. Each library runs in its own worker
+process with the same thread count; rounds of steps alternate (one library
+runs while the other sleeps, the first library alternates), see
+``benchmarks/_interleave.py``. Prints samples per second per library (median
+over rounds), the ratio (median of the per-round ratios) and the load
+average. Tests never time anything; this script is where speed is measured.
 
-    python benchmarks/train_speed.py                 # at most ~60 s (--max-seconds)
-    python benchmarks/train_speed.py --blocks 61 --steps 200 --max-seconds 600
+    python benchmarks/train_speed.py                 # about a minute
     python benchmarks/train_speed.py --threads 1
+    python benchmarks/train_speed.py --rounds 41 --steps 100 --max-seconds 600
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _interleave import gradproof_sgd_step, interleave, print_report, set_threads, torch_sgd_step
-
-from gradproof.nn.models import MLP
+from _interleave import (
+    add_arguments,
+    as_tensors,
+    compare,
+    default_threads,
+    gradproof_sgd_step,
+    print_report,
+    torch_sgd_step,
+)
 
 SIZES = (784, 256, 256, 10)
 
@@ -38,14 +44,14 @@ def make_data(n_batches: int, batch: int, seed: int) -> list[tuple[np.ndarray, n
     ]
 
 
-def gradproof_trainer(lr: float, seed: int):
-    """A ``step(x, y) -> loss`` for gradproof.nn, and its model."""
-    model = MLP(SIZES[0], list(SIZES[1:-1]), SIZES[-1], dtype=np.float32, rng=seed)
-    return gradproof_sgd_step(model, lr), model
+def gradproof_model(seed: int):
+    from gradproof.nn.models import MLP
+
+    return MLP(SIZES[0], list(SIZES[1:-1]), SIZES[-1], dtype=np.float32, rng=seed)
 
 
-def torch_trainer(model_np: MLP, lr: float):
-    """A ``step(x, y) -> loss`` for the same network in PyTorch, from model_np's weights."""
+def torch_network(model_np):
+    """The same network in PyTorch, with ``model_np``'s weights."""
     import torch
 
     linears = [m for m in model_np.layers if hasattr(m, "weight")]
@@ -58,36 +64,34 @@ def torch_trainer(model_np: MLP, lr: float):
         layers.append(t)
         if i < len(linears) - 1:
             layers.append(torch.nn.ReLU())
-    return torch_sgd_step(torch.nn.Sequential(*layers), lr)
+    return torch.nn.Sequential(*layers)
+
+
+def build(library: str, options: dict):
+    """``(step, batches)`` for one worker (see ``_interleave.compare``)."""
+    batches = make_data(16, options["batch"], options["seed"])
+    model = gradproof_model(options["seed"])  # the torch twin starts from its weights
+    if library == "gradproof":
+        return gradproof_sgd_step(model, options["lr"]), batches
+    return torch_sgd_step(torch_network(model), options["lr"]), as_tensors(batches)
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, default=21, help="blocks per library (odd)")
-    parser.add_argument("--steps", type=int, default=50, help="training steps per block")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed steps per library")
+    add_arguments(parser, rounds=21, steps=100, warmup=30, max_seconds=60.0)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--threads", type=int, default=None, help="default: NumPy's BLAS")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-seconds", type=float, default=50.0,
-                        help="stop adding blocks after this long (at least 3 blocks run)")
     args = parser.parse_args(argv)
 
-    threads = set_threads(args.threads)
-    data = make_data(16, args.batch, args.seed)
-    gp_step, model = gradproof_trainer(args.lr, args.seed)
-    pt_step = torch_trainer(model, args.lr)  # same initial weights
-    run = interleave(
-        gp_step, pt_step, data, blocks=args.blocks, steps=args.steps,
-        warmup=args.warmup, batch=args.batch, max_seconds=args.max_seconds,
-    )
-
+    threads = args.threads or default_threads()
+    options = {"batch": args.batch, "lr": args.lr, "seed": args.seed}
+    run = compare(build, options, name="mlp", rounds=args.rounds, steps=args.steps,
+                  warmup=args.warmup, batch=args.batch, threads=threads,
+                  max_seconds=args.max_seconds)
     print(f"MLP {'-'.join(map(str, SIZES))}, ReLU, float32, batch {args.batch}, SGD lr {args.lr}, "
-          f"softmax cross-entropy; {run.blocks} interleaved blocks of {args.steps} steps")
-    print_report(run, threads)
-    print(f"gradproof at or above PyTorch's CPU throughput: {'yes' if run.ratio >= 1 else 'NO'}")
-    return run.summary(threads)
+          f"softmax cross-entropy; {run.rounds} rounds of {args.steps} steps per library")
+    print_report(run)
+    return run.summary()
 
 
 if __name__ == "__main__":

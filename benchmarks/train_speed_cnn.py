@@ -1,27 +1,30 @@
-"""CNN training speed: gradproof.nn against PyTorch on the CPU, interleaved; fast vs naive conv.
+"""CNN training speed: gradproof.nn against PyTorch on the CPU, one process per library.
 
 Part 1 trains the same CNN with both libraries from the same initial weights,
-on synthetic 1x28x28 images (float32, batch 64, plain SGD lr 0.01, softmax
-cross-entropy)::
+on the same synthetic 1x28x28 images (float32, batch 64, plain SGD lr 0.01,
+softmax cross-entropy)::
 
     conv(1->16, 3x3, pad 1) - ReLU - maxpool 2 - conv(16->32, 3x3, pad 1) - ReLU
     - maxpool 2 - affine(32*7*7 -> 10)
 
 (gradproof's :class:`~gradproof.nn.cnn.SmallCNN` pools before the ReLU, the
-same function with the same gradients.) Blocks of steps alternate (gradproof,
-torch, gradproof, ...) so that both see the same machine load, with the same
-number of threads (torch.set_num_threads(n), n = the threads NumPy's BLAS
-uses). Prints samples per second (median over blocks) and the ratio (median of
-the per-pair ratios).
+same function with the same gradients.) Each library runs in its own worker
+process with the same thread count; rounds of steps alternate, one library
+running while the other sleeps (``benchmarks/_interleave.py``). Prints
+samples per second (median over rounds), the ratio (median of the per-round
+ratios) and the load average.
 
-Part 2 times the fast conv (:func:`~gradproof.nn.functional.conv2d`) against
+Part 2 (``--layers``) times each module of gradproof's SmallCNN, forward and
+backward, and the optimizer step, in this process with the same thread count
+(the per-layer table of docs/nn_conv.md).
+
+Part 3 times the fast conv (:func:`~gradproof.nn.functional.conv2d`) against
 the loop version (:func:`~gradproof.nn.functional.conv2d_naive`), forward and
 backward, on the two conv layers of that network (batch 64, float32), both on
-one thread (the loops use one; NumPy's BLAS is limited to one with
-threadpoolctl when it is installed).
+one thread (``--skip-naive`` leaves it out).
 
-    python benchmarks/train_speed_cnn.py                  # about 40 s
-    python benchmarks/train_speed_cnn.py --blocks 41 --steps 40 --naive-repeats 3
+    python benchmarks/train_speed_cnn.py                  # about 1-2 minutes
+    python benchmarks/train_speed_cnn.py --threads 1 --layers --skip-naive
 """
 
 from __future__ import annotations
@@ -32,11 +35,19 @@ from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
-from _interleave import gradproof_sgd_step, interleave, print_report, set_threads, torch_sgd_step
+from _interleave import (
+    add_arguments,
+    as_tensors,
+    compare,
+    default_threads,
+    gradproof_sgd_step,
+    layer_times,
+    print_layer_times,
+    print_report,
+    torch_sgd_step,
+)
 
 from gradproof.nn import functional as F
-from gradproof.nn.cnn import SmallCNN
-from gradproof.nn.conv import Conv2d
 
 BATCH_SHAPE = (1, 28, 28)
 CONV_SHAPES = {  # name: (x shape, w shape) at batch 64
@@ -57,15 +68,17 @@ def make_data(n_batches: int, batch: int, seed: int) -> list[tuple[np.ndarray, n
     ]
 
 
-def gradproof_trainer(lr: float, seed: int):
-    """A ``step(x, y) -> loss`` for gradproof.nn's SmallCNN, and the model."""
-    model = SmallCNN(1, 28, 10, channels=(16, 32), dtype=np.float32, rng=seed)
-    return gradproof_sgd_step(model, lr), model
+def gradproof_model(seed: int):
+    from gradproof.nn.cnn import SmallCNN
+
+    return SmallCNN(1, 28, 10, channels=(16, 32), dtype=np.float32, rng=seed)
 
 
-def torch_network(model: SmallCNN):
+def torch_network(model):
     """The same network in PyTorch (conv - ReLU - pool order), with ``model``'s weights."""
     import torch
+
+    from gradproof.nn.conv import Conv2d
 
     layers = []
     for m in model.layers:
@@ -89,9 +102,13 @@ def torch_network(model: SmallCNN):
     return torch.nn.Sequential(*layers, torch.nn.Flatten(), fc)
 
 
-def torch_trainer(model: SmallCNN, lr: float):
-    """A ``step(x, y) -> loss`` for the same network in PyTorch, from ``model``'s weights."""
-    return torch_sgd_step(torch_network(model), lr)
+def build(library: str, options: dict):
+    """``(step, batches)`` for one worker (see ``_interleave.compare``)."""
+    batches = make_data(8, options["batch"], options["seed"])
+    model = gradproof_model(options["seed"])  # the torch twin starts from its weights
+    if library == "gradproof":
+        return gradproof_sgd_step(model, options["lr"]), batches
+    return torch_sgd_step(torch_network(model), options["lr"]), as_tensors(batches)
 
 
 def best_time(fn, repeats: int) -> float:
@@ -147,33 +164,33 @@ def one_blas_thread():
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, default=15, help="blocks per library (odd)")
-    parser.add_argument("--steps", type=int, default=20, help="training steps per block")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps per library")
+    add_arguments(parser, rounds=15, steps=30, warmup=10, max_seconds=120.0)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--threads", type=int, default=None, help="default: NumPy's BLAS")
+    parser.add_argument("--layers", action="store_true", help="part 2: time each module")
     parser.add_argument("--naive-repeats", type=int, default=1, help="timed naive conv calls")
-    parser.add_argument("--skip-naive", action="store_true", help="skip part 2")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-naive", action="store_true", help="skip part 3")
     args = parser.parse_args(argv)
 
-    threads = set_threads(args.threads)
-    data = make_data(8, args.batch, args.seed)
-    gp_step, model = gradproof_trainer(args.lr, args.seed)
-    pt_step = torch_trainer(model, args.lr)  # same initial weights
-    run = interleave(
-        gp_step, pt_step, data, blocks=args.blocks, steps=args.steps, warmup=args.warmup,
-        batch=args.batch,
-    )
-
+    threads = args.threads or default_threads()
+    options = {"batch": args.batch, "lr": args.lr, "seed": args.seed}
+    run = compare(build, options, name="cnn", rounds=args.rounds, steps=args.steps,
+                  warmup=args.warmup, batch=args.batch, threads=threads,
+                  max_seconds=args.max_seconds)
     print(
         f"CNN conv(1->16)-ReLU-pool-conv(16->32)-ReLU-pool-affine(1568->10), 1x28x28, float32, "
-        f"batch {args.batch}, SGD lr {args.lr}; {run.blocks} interleaved blocks of {args.steps} "
-        "steps"
+        f"batch {args.batch}, SGD lr {args.lr}; {run.rounds} rounds of {args.steps} steps per "
+        "library"
     )
-    print_report(run, threads)
-    result = run.summary(threads)
+    print_report(run)
+    result = run.summary()
+
+    if args.layers:
+        print()
+        rows = layer_times(gradproof_model(args.seed), make_data(8, args.batch, args.seed),
+                           args.lr, 3 * args.steps, threads)
+        print_layer_times(rows, threads, 3 * args.steps)
+        result["layers"] = rows
 
     if not args.skip_naive:
         print()
