@@ -157,8 +157,7 @@ def conv_inputs(
     x_layout, w_layout = _CONV_LAYOUTS[spatial]
     x = float_input("x", x, spatial + 2, x_layout)
     w = float_input("w", w, spatial + 2, w_layout)
-    if not isinstance(b, np.ndarray):
-        raise InputTypeError(f"b must be a NumPy array of shape (F,), got {describe(b)}")
+    b = float_array("b", b, "(F,)")
     same_dtype(x, w=w, b=b)
     if x.shape[1] == 0:
         raise InputError(f"x must have shape {x_layout} with C >= 1 channel, got {x.shape}")
