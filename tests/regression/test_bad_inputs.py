@@ -307,7 +307,7 @@ def test_check_vjp_counts_and_numbers_are_validated_naming_the_option(option, va
 
 
 # --- rows that must work: an empty batch, a 0-d input ----------------------------------------
-def test_an_empty_batch_flows_through_affine_group_norm_and_flatten():
+def test_an_empty_batch_flows_through_affine_conv_pooling_group_norm_and_flatten():
     out, cache = F.affine(np.zeros((0, 2, 3)), _randn(6, 4), _randn(4))
     assert out.shape == (0, 4)
     assert [g.shape for g in F.affine_backward(np.zeros((0, 4)), cache)] == [(0, 2, 3), (6, 4),
@@ -316,6 +316,11 @@ def test_an_empty_batch_flows_through_affine_group_norm_and_flatten():
     assert out.shape == (0, 4, 3, 3)
     model = nn.Sequential(nn.Flatten(), nn.Linear(6, 2))
     assert model.forward(np.zeros((0, 2, 3))).shape == (0, 2)
+    out, cache = F.conv2d(np.zeros((0, 3, 5, 5)), FILT, FB)
+    assert out.shape == (0, 4, 3, 3) and F.conv2d_backward(out, cache)[0].shape == (0, 3, 5, 5)
+    out, cache = F.max_pool2d(np.zeros((0, 3, 4, 4)))
+    assert F.max_pool2d_backward(out, cache).shape == (0, 3, 4, 4)
+    assert F.relu(np.zeros((0, 3)))[0].shape == (0, 3)
 
 
 def test_group_norm_takes_a_cs231n_gamma_for_a_5d_input():
