@@ -58,8 +58,15 @@ print("bug caught:", not report.ok)
 # %% [markdown]
 # The report says which input is wrong, the worst coordinates (analytic vs
 # numeric) and a diagnosis. In a notebook, ``report`` alone displays an HTML
-# page with a heat map; ``gradproof check examples/tutorial.py:swish --input
-# x=8,16 --html report.html`` writes the same page from the command line.
+# page with a heat map. From the command line, the same buggy backward (at
+# inputs the command draws itself, so the numbers differ) is checked with
+#
+#     gradproof check examples/tutorial.py:swish --backward swish_backward_buggy \
+#         --input x=8,16 --html report.html
+#
+# which prints the report, writes the page with its heat map and exits with
+# status 1 (a bug found). Without ``--backward`` it would check
+# ``swish_backward``, the fixed version written below.
 #
 # ## 4. Fix it and check again
 

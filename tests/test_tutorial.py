@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +28,19 @@ def test_tutorial_catches_the_bug_and_passes_the_fix():
 def test_tutorial_has_cells():
     text = TUTORIAL.read_text()
     assert text.count("# %%") >= 8
+
+
+def test_the_tutorials_command_line_checks_the_buggy_backward(tmp_path):
+    found = re.search(r"#     (gradproof check examples/tutorial.py:swish .*?) \\\n#\s+(.*)",
+                      TUTORIAL.read_text())
+    command = f"{found.group(1)} {found.group(2)}"
+    args = shlex.split(command)
+    assert "--backward" in args and args[args.index("--backward") + 1] == "swish_backward_buggy"
+    args[args.index("--html") + 1] = str(tmp_path / "report.html")
+    gradproof = Path(sys.executable).parent / "gradproof"
+    done = subprocess.run([str(gradproof), *args[1:]], cwd=TUTORIAL.parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr  # the bug is found
+    assert done.stdout.startswith("gradproof: FAILED swish")
+    page = (tmp_path / "report.html").read_text()
+    assert 'class="gp-heatmap"' in page and "FAILED swish" in page
