@@ -22,6 +22,9 @@ How a comparison runs (:func:`compare`):
 * Figures: samples per second per library (median over rounds) and the ratio
   gradproof / PyTorch (median of the per-round ratios), with the load average
   before and after (the machine's other jobs are what makes figures noisy).
+  The CPU time per step (all of the worker's threads, spinning included) is
+  printed beside: on a busy machine it moves less than the wall time, but
+  with several threads it also counts threads that wait by spinning.
 """
 
 from __future__ import annotations
@@ -98,10 +101,10 @@ def _worker(conn, build: Build, library: str, options: dict, threads: int, warmu
             if request[0] == "stop":
                 return
             steps = request[1]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for k in range(start, start + steps):
                 loss = step(*batches[k % len(batches)])
-            seconds = time.perf_counter() - t0
+            seconds = (time.perf_counter() - t0, time.process_time() - c0)
             start += steps
             conn.send(("done", seconds, float(loss)))
     except BaseException as exc:  # report it: the parent would otherwise wait for ever
@@ -129,7 +132,8 @@ class _Worker:
             raise RuntimeError(f"the {self.library} worker failed: {value}")
         return value, loss
 
-    def run(self, steps: int) -> tuple[float, float]:
+    def run(self, steps: int) -> tuple[tuple[float, float], float]:
+        """``((wall seconds, CPU seconds), last loss)`` of ``steps`` steps."""
         self.conn.send(("run", steps))
         return self.receive()
 
@@ -156,6 +160,7 @@ class Comparison:
     rates: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in LIBRARIES})
     losses: dict[str, float] = field(default_factory=dict)
     ratios: list[float] = field(default_factory=list)  # torch seconds / gradproof seconds
+    cpu_ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in LIBRARIES})
     info: dict[str, dict] = field(default_factory=dict)
     load_before: float = float("nan")
     load_after: float = float("nan")
@@ -169,6 +174,12 @@ class Comparison:
         """gradproof / pytorch throughput: the median of the per-round ratios."""
         return statistics.median(self.ratios)
 
+    @property
+    def cpu_ratio(self) -> float:
+        """pytorch / gradproof CPU time per step: the median of the per-round ratios."""
+        return statistics.median(
+            t / g for g, t in zip(self.cpu_ms["gradproof"], self.cpu_ms["pytorch"]))
+
     def median(self, library: str) -> float:
         return statistics.median(self.rates[library])
 
@@ -181,6 +192,8 @@ class Comparison:
             "pytorch": self.median("pytorch"),
             "ratio": self.ratio,
             "ratio_quartiles": _quartiles(self.ratios),
+            "cpu_ms_per_step": {k: statistics.median(v) for k, v in self.cpu_ms.items()},
+            "cpu_ratio": self.cpu_ratio,
             "rounds": self.rounds,
             "load_average": (self.load_before, self.load_after),
         }
@@ -230,8 +243,9 @@ def compare(
             order = LIBRARIES if r % 2 == 0 else LIBRARIES[::-1]
             seconds = {}
             for library in order:
-                seconds[library], run.losses[library] = workers[library].run(steps)
+                (seconds[library], cpu), run.losses[library] = workers[library].run(steps)
                 run.rates[library].append(steps * batch / seconds[library])
+                run.cpu_ms[library].append(1e3 * cpu / steps)
             run.ratios.append(seconds["pytorch"] / seconds["gradproof"])
         run.load_after = load_average()
     finally:
@@ -259,14 +273,15 @@ def print_report(run: Comparison) -> None:
     print()
     print(
         f"{'library':<12}{'median samples/s':>18}{'min':>12}{'max':>12}{'ms/step':>10}"
-        f"{'loss after':>12}"
+        f"{'CPU ms/step':>13}{'loss after':>12}"
     )
     for library in LIBRARIES:
         rates = run.rates[library]
         med = statistics.median(rates)
         print(
             f"{library:<12}{med:>18,.0f}{min(rates):>12,.0f}{max(rates):>12,.0f}"
-            f"{1e3 * run.batch / med:>10.2f}{run.losses[library]:>12.4f}"
+            f"{1e3 * run.batch / med:>10.2f}{statistics.median(run.cpu_ms[library]):>13.2f}"
+            f"{run.losses[library]:>12.4f}"
         )
     print()
     low, high = _quartiles(run.ratios)
@@ -276,6 +291,8 @@ def print_report(run: Comparison) -> None:
         f"quartiles {low:.2f}-{high:.2f}; {total} steps each; load average "
         f"{run.load_before:.1f} -> {run.load_after:.1f})"
     )
+    print(f"ratio of CPU time per step, pytorch / gradproof: {run.cpu_ratio:.2f} (median of the "
+          "rounds)")
 
 
 def add_arguments(parser, rounds: int, steps: int, warmup: int, max_seconds: float | None):
