@@ -16,8 +16,10 @@ from gradproof.zoo import cases
 BELOW_FLOAT32_RESOLUTION = {"gelu_tanh_derivative_float32"}
 # correct cases whose gradient is below what the forward's rounding can show
 BELOW_ROUNDING = {"sigmoid_saturated"}
-# bugs whose verdict may honestly be "inconclusive" rather than "failed" (none today)
-HONESTLY_INCONCLUSIVE: set[str] = set()
+# bugs whose verdict may honestly be "inconclusive" rather than "failed": an error
+# of ~1 % in code that computes in float32 inside, at the edge of what float32's
+# finite differences resolve (failed at most seeds, inconclusive at some; never ok)
+HONESTLY_INCONCLUSIVE = {"smoothed_loss_float32_inside_unsmoothed"}
 ZOO = cases()
 
 

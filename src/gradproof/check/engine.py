@@ -373,6 +373,7 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
     except CallError as exc:
         return run.assemble(error=exc)
     run.side = side
+    run.spend("contract")
     if side.fatal:
         return run.assemble()
     value_idx = [i for i in sorted(checked) if side.grads[i] is not None]
@@ -399,14 +400,15 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
     # ---- 2: the forward's precision, measured ---------------------------------
     measured_idx = [i for i in value_idx if not evidence[i].skip_reason]
     low_noise = _precision(measurer, measured_idx, scales, rng, inputs, evidence, step)
+    run.spend("precision")
 
     # ---- 3: values ----------------------------------------------------------
     fresh: list[Measurer] = []
 
-    def fresh_measurer() -> Measurer:
-        if not fresh:
+    def fresh_measurer(k: int) -> Measurer:
+        while len(fresh) <= k:
             fresh.append(_fresh_draw(call, originals, rng, measurer, low_noise))
-        return fresh[0]
+        return fresh[k]
 
     if mode == "full":
         for i in measured_idx:
@@ -415,10 +417,12 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
                                          np.arange(inputs[i].size))
             kinked = [k for k, r in enumerate(ev.full) if r.finite and r.kink]
             _measure_ties(measurer, i, inputs[i].shape, scales[i], kinked, ev)
+            run.spend("coordinates")
             run.done.add(i)
     else:
         mine_all = measurer.measure([d for d in first_dirs if d.input in measured_idx],
                                     adapt=True)
+        run.spend("projections")
         for i in measured_idx:
             ev = evidence[i]
             ev.top = [r for r in mine_all if r.direction.input == i]
@@ -426,16 +430,22 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
                 run.done.add(i)
                 continue
             ev.loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals,
-                              groups=kink_suspects_last(inputs[i]))
+                              groups=kink_suspects_last(inputs[i]), top=ev.top)
             _measure_ties(measurer, i, inputs[i].shape, scales[i],
                           [k for k, _ in ev.loc.kinks], ev)
+            run.spend("localisation")
             smooth_failed = any(r.finite and not r.ok and not r.kink for r in ev.top)
             if smooth_failed and not ev.loc.bad:
-                other = fresh_measurer()
-                dirs = [Direction(i, (random_weights(rng, inputs[i].size)
-                                      * scales[i]).reshape(inputs[i].shape), "fresh draw")
-                        for _ in range(2)]
-                ev.confirm = other.measure(dirs, adapt=True)
+                # up to FRESH_DRAWS independent draws (new dout, new directions):
+                # one failing again confirms the failure
+                for k in range(FRESH_DRAWS):
+                    dirs = [Direction(i, (random_weights(rng, inputs[i].size)
+                                          * scales[i]).reshape(inputs[i].shape), "fresh draw")
+                            for _ in range(2)]
+                    ev.confirm += fresh_measurer(k).measure(dirs, adapt=True)
+                    if any(r.finite and not r.ok and not r.kink for r in ev.confirm):
+                        break
+                run.spend("confirmation")
             run.done.add(i)
     run.done.update(i for i in value_idx if evidence[i].skip_reason)
     for i in measured_idx:
@@ -459,6 +469,7 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
 
 
 # ----------------------------------------------------------------------
+FRESH_DRAWS = 2  # independent draws that may confirm a failure no block isolated
 LOW_PRECISION_RATIO = 30.0  # measured noise this many times the dtype's model: low precision
 COARSER = (("float32", float(np.finfo(np.float32).eps)),
            ("float16", float(np.finfo(np.float16).eps)),
@@ -570,6 +581,15 @@ class _Run:
         self.witness = None  # (report, floor per input, low-precision name per input)
         self.extra_evals = 0
         self.done: set[int] = set()  # inputs whose measurements are complete
+        self.calls: dict[str, int] = {}  # forward calls per phase
+        self._marked = 0
+
+    def spend(self, phase: str) -> None:
+        """Book the forward calls made since the last booking to ``phase``."""
+        n = self.call.n_forward
+        if n > self._marked:
+            self.calls[phase] = self.calls.get(phase, 0) + n - self._marked
+        self._marked = n
 
     def assemble(self, error: CallError | None = None, budget_spent: bool = False) -> Report:
         self.call.cancel_prefetch()
@@ -630,7 +650,11 @@ class _Run:
         verdicts = [r.verdict for r in results if r.checked]
         if any(p.kind not in ("note",) for p in problems):
             verdicts.append("failed")
+        self.spend("other")
+        if self.extra_evals:
+            self.calls["float64 re-check"] = self.extra_evals
         return Report(
+            calls=dict(self.calls),
             verdict=worst_verdict(verdicts),
             n_evals=self.call.n_forward + self.extra_evals,
             n_backward=self.call.n_backward,

@@ -26,6 +26,11 @@ label entries) — so the search is a group test in three stages:
    (one entry per row: 1 % of the coordinates) greedy descents follow failing
    halves down to single wrong coordinates, ``2 log2(n)`` measurements each.
 
+Errors nearly everywhere (the common case: a wrong formula, a missing 1/N, a
+sign) need none of this: 8 single coordinates drawn at random are measured
+first (stage 0), and when all of them are wrong the search stops there; the
+samples name the factor or sign when there is one.
+
 Likely kinks — exact zeros and repeated values — are left out of the axis
 stage and bisected last, so that an input dense with kinks (half of a ReLU's
 output is 0) cannot use up the budget before a bug among the smooth
@@ -168,19 +173,25 @@ def localize(
     scale: np.ndarray,
     rng: np.random.Generator,
     budget: int,
-    n_samples: int = 12,
+    n_samples: int = 8,
     groups: tuple[np.ndarray, list[int]] | None = None,
+    top: list[DirectionResult] | None = None,
 ) -> Localization:
     """Find input ``i``'s wrong coordinates: axis group tests, then bisection inside.
 
     ``scale`` (flat, float64) is each coordinate's perturbation scale;
     ``budget`` caps the forward calls spent here. ``groups`` (from
-    :func:`kink_suspects_last`) puts likely kinks last.
+    :func:`kink_suspects_last`) puts likely kinks last. ``top``: the input's
+    random projections; when one of them failed, a few single coordinates are
+    measured first, and the search stops if all of them are wrong.
     """
     s = _Search(measurer, i, shape, scale, rng, budget)
     n = scale.size
     order, bounds = groups if groups is not None else (np.arange(n), [0, n])
     smooth, suspects = order[:bounds[1]], order[bounds[1]:]
+    if top and _wrong_everywhere(s, top, smooth):
+        s.loc.n_evals = measurer.n_evals - s.start
+        return s.loc
     region = smooth
     if len(shape) >= 2 and smooth.size >= 16:
         region = _axis_region(s, smooth)
@@ -188,7 +199,21 @@ def localize(
     for coords in (region, suspects):
         if coords.size == 0:
             continue
-        blocks = _bisect(s, coords)
+        if coords is region and s.loc.axis_sets is not None \
+                and all(a is None for a in s.loc.axis_sets):
+            # Dense along every axis: the errors are everywhere (a wrong formula), or
+            # thinly spread (a diagonal, one entry per row). Flat blocks would all fail
+            # too; sample single coordinates (and descend) right away.
+            s.loc.widespread = True
+            blocks = [coords]
+        elif coords is region and s.loc.region_confirmed and coords.size > 32:
+            # The region is named and everything outside it proven right (a column,
+            # every 16th feature): a few coordinates inside it show the values; a
+            # sweep of the region would add nothing to the diagnosis.
+            s.loc.widespread = True
+            blocks = [coords]
+        else:
+            blocks = _bisect(s, coords)
         if coords is suspects and s.loc.exhausted and not s.loc.bad and blocks:
             # Kinks only: every kinked coordinate must be seen alone (a valid
             # subgradient is a per-coordinate property), so the rest are measured
@@ -207,6 +232,28 @@ def localize(
         s.loc.unresolved_kinks = len(s.loc.failing_blocks)
     s.loc.n_evals = measurer.n_evals - s.start
     return s.loc
+
+
+# ---- stage 0: wrong (nearly) everywhere? -------------------------------------------------
+N_FIRST_SAMPLES = 8
+
+
+def _wrong_everywhere(s: _Search, top: list[DirectionResult], smooth: np.ndarray) -> bool:
+    """Whether nearly every coordinate is wrong (a wrong formula, factor or sign — the
+    common case): a few single coordinates drawn at random are measured first, and
+    when (nearly) all of them are wrong the structured search would only confirm it.
+    Otherwise they stay as evidence and the search goes on."""
+    if not any(r.finite and not r.ok and not r.kink for r in top):
+        return False
+    if smooth.size < 4 * N_FIRST_SAMPLES or not s.room(N_FIRST_SAMPLES):
+        return False
+    picks = np.sort(s.rng.choice(smooth, size=N_FIRST_SAMPLES, replace=False))
+    found = len(s.loc.bad)
+    s.singles(picks)
+    if len(s.loc.bad) - found == N_FIRST_SAMPLES:
+        s.loc.widespread = True
+        return True
+    return False
 
 
 # ---- stage 1 + 2: along each axis, then the intersection ------------------------------
@@ -326,10 +373,10 @@ def _sample(s: _Search, blocks: list[np.ndarray], n_samples: int) -> None:
     picks = np.sort(s.rng.choice(pool, size=take, replace=False))
     s.singles(picks)
     order = s.rng.permutation(len(blocks))
-    for k in order[:N_DESCENTS]:
+    for d in range(N_DESCENTS):  # each descent picks its failing halves at random
         if len(s.loc.bad) >= 3:
             break
-        _descend(s, blocks[k])
+        _descend(s, blocks[order[d % len(blocks)]])
 
 
 def _descend(s: _Search, block: np.ndarray) -> None:

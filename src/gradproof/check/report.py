@@ -216,6 +216,9 @@ class Report:
     seconds: float = 0.0
     n_backward: int = 0
     function: str = ""
+    # forward calls per phase: contract, precision, projections, localisation,
+    # confirmation, float64 re-check (full mode: coordinates)
+    calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -251,6 +254,7 @@ class Report:
             "problems": [p.to_dict() for p in self.problems],
             "kinks": [k.to_dict() for k in self.kinks],
             "notes": [str(n) for n in self.notes],
+            "calls_by_phase": {str(k): int(v) for k, v in self.calls.items()},
         }
 
     def to_json(self, **kwargs: Any) -> str:
