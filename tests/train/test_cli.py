@@ -41,6 +41,17 @@ def test_json_summary_goes_to_stdout_and_epoch_lines_to_stderr(capsys):
     assert captured.err.count("\nepoch ") + captured.err.startswith("epoch ") == 3
 
 
+def test_the_best_epoch_is_counted_from_1_in_the_text_and_the_json_alike(capsys):
+    assert main(["train", "mlp", *FAST, "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    text = captured.err.splitlines()[-1]  # "test loss ... (best epoch N, ...)"
+    assert f"(best epoch {summary['best_epoch']}," in text
+    assert summary["history"]["best_epoch"] == summary["best_epoch"]
+    starred = [line for line in captured.err.splitlines() if line.endswith(" *")]
+    assert starred[-1].startswith(f"epoch {summary['best_epoch']}/")
+
+
 def test_left_out_options_take_the_kinds_defaults_for_the_data_set():
     args = build_parser().parse_args(["train", "mlp", "--data", "digits"])
     train_cli._fill_defaults(args, MLP_KIND)
