@@ -11,28 +11,32 @@ with ``H' = 1 + (H + 2*pad - HH) // stride`` (the same for W and L).
 
 How it is fast (im2col, made cheap):
 
-* **Channel-major layout.** The input is copied once, zero-padded, into a
-  buffer of shape ``(C, N*Hp*Wp)``: channel first, then every pixel of every
-  image. The windows become the columns of a matrix ``cols`` of shape
-  ``(C*HH*WW, M)`` and the whole layer is one BLAS product
+* **Channel-major layout.** The windows are the columns of a matrix ``cols``
+  of shape ``(C*HH*WW, M)`` with ``M = N*H'*W'`` (exactly one column per
+  output pixel), and the whole layer is one BLAS product
   ``w.reshape(F, -1) @ cols`` of shape ``(F, M)``. The output is returned as
-  the ``(N, F, H', W')`` *view* of that product (its memory order is
-  ``(F, N, H', W')``), so no transpose of a big array is ever made, and a
-  following conv layer copies it into its own buffer just as cheaply.
-* **Shifted rows for stride 1.** With stride 1 the element ``(c, di, dj)`` of
-  window ``m`` sits ``di*Wp + dj`` places after element ``(c, 0, 0)`` in the
-  flat buffer, so each of the ``C*HH*WW`` rows of ``cols`` is one contiguous
-  slice of the buffer (a memcpy), if the product is computed at every pixel
-  position ``m`` of the padded images, ``M = N*Hp*Wp``. The positions where no
-  window starts (the last ``HH-1`` rows and ``WW-1`` columns of each image) are
-  computed and thrown away; that costs ``Hp*Wp / (H'*W')`` more arithmetic
-  (1.15x for 28x28 images, 3x3 filters) and saves a strided gather. The
-  backward pass adds each row of ``dcols`` back to the same slice: ``HH*WW``
-  contiguous additions instead of a scatter.
-* **Any stride.** Other strides use a strided view of the padded input
-  (``numpy.lib.stride_tricks.as_strided``) copied once into ``cols``
-  (``M = N*H'*W'``), and scatter ``dcols`` back with one strided ``+=`` per
-  offset inside the window (``HH*WW`` vectorised operations, none per pixel).
+  the ``(N, F, H', W')`` *view* of that product: its memory order is
+  ``(F, N, H', W')``, channel first. No transpose of a big array is made; a
+  pooling layer and a ReLU keep that memory order (NumPy's ufuncs follow the
+  input's layout), and the next conv layer reads it as the contiguous
+  ``(C, N*H*W)`` matrix it needs, without a copy. One transpose happens at the
+  network's input (free for one channel) and none at the output: the
+  ``Flatten`` before the classifier copies, as it would anyway.
+* **"Same" convolutions by shifted copies.** When stride is 1 and the padding
+  keeps the size (``2*pad == HH - 1`` and ``WW - 1``: 3x3 with pad 1, 5 with
+  pad 2), element ``(c, di, dj)`` of the window of output pixel ``m`` is input
+  element ``m + (di - pad)*W + (dj - pad)`` of channel ``c``: each of the
+  ``C*HH*WW`` rows of ``cols`` is one contiguous slice of the input (a
+  memcpy). The few entries whose window pokes into the padding (they would
+  read a neighbouring row or image) are then set to zero: a row and a column
+  of each image per offset. No padded copy of the input is made. The backward
+  pass (col2im) zeroes the same entries of ``dcols`` and adds each row back
+  onto the same slice of ``dx``: ``HH*WW`` contiguous additions, no scatter.
+* **Any other geometry.** The input is copied once, zero-padded, into a
+  ``(C, N, Hp, Wp)`` buffer; a strided view of it
+  (``numpy.lib.stride_tricks.as_strided``) is copied once into ``cols``, and
+  the backward scatters ``dcols`` back with one strided ``+=`` per offset
+  inside the window (``HH*WW`` vectorised operations, none per pixel).
 
 The returned ``out`` and ``dx`` are views that are not C-contiguous; they
 behave as ordinary arrays (use ``np.ascontiguousarray`` if a C buffer is needed).
@@ -68,92 +72,99 @@ __all__ = [
 class ConvCache(NamedTuple):
     """What the backward pass needs: the im2col matrix, the filters, shapes and geometry."""
 
-    cols: np.ndarray  # (C*HH*WW, M): one column per window (per pixel for stride 1)
+    cols: np.ndarray  # (C*HH*WW, M): one column per window, M = N*H'*W'
     w: np.ndarray  # (F, C, HH, WW); conv1d's (F, C, K) as (F, C, 1, K)
     x_shape: tuple[int, ...]  # the input's shape, (N, C, H, W) or (N, C, L)
     win: Windows
 
 
 # --- im2col and its inverse, in channel-major layout -------------------------------------
-def _unit_stride(win: Windows) -> bool:
-    return win.sh == 1 and win.sw == 1
+def _keeps_size(win: Windows) -> bool:
+    """Stride 1 and an output of the input's size: the shifted-copy case."""
+    return win.sh == win.sw == 1 and win.Ho == win.H and win.Wo == win.W
 
 
-def _tail(win: Windows) -> int:
-    """Zeros after the padded images so that the last shifted row stays in the buffer."""
-    return (win.kh - 1) * win.Wp + win.kw - 1 if _unit_stride(win) else 0
+def _by_channel(a4: np.ndarray) -> np.ndarray:
+    """``a4`` (N, C, H, W) as the (C, N*H*W) matrix, a view when its memory is channel-major."""
+    N, C, H, W = a4.shape
+    return np.ascontiguousarray(a4.transpose(1, 0, 2, 3)).reshape(C, N * H * W)
 
 
-def _padded(x4: np.ndarray, win: Windows) -> np.ndarray:
-    """``x4`` (N, C, H, W) zero-padded into a channel-major buffer (C, N*Hp*Wp + tail)."""
-    N, C = x4.shape[:2]
-    size = N * win.Hp * win.Wp
-    buf = np.zeros((C, size + _tail(win)), dtype=x4.dtype)
-    images = buf[:, :size].reshape(C, N, win.Hp, win.Wp)
-    images[:, :, win.ph : win.ph + win.H, win.pw : win.pw + win.W] = x4.transpose(1, 0, 2, 3)
-    return buf
+def _shift(win: Windows, di: int, dj: int, M: int) -> tuple[int, int, int]:
+    """``(s, lo, hi)``: for output pixels ``lo <= m < hi``, window element ``(di, dj)`` is
+    input pixel ``m + s`` of the flat (N*H*W) image stack (``_keeps_size`` geometry)."""
+    s = (di - win.ph) * win.W + (dj - win.pw)
+    lo = min(max(0, -s), M)
+    return s, lo, max(lo, min(M, M - s))
+
+
+def _zero_outside(rows: np.ndarray, win: Windows, di: int, dj: int) -> None:
+    """Zero the entries of ``rows`` (C, N*H*W) whose window element ``(di, dj)`` lies in the
+    padding: the first/last rows and columns of each image, as many as the offset reaches."""
+    view = rows.reshape(rows.shape[0], -1, win.H, win.W)
+    top, left = win.ph - di, win.pw - dj  # > 0: that many rows/columns read the top/left pad
+    if top > 0:
+        view[:, :, :top] = 0
+    elif top < 0:
+        view[:, :, max(win.H + top, 0) :] = 0
+    if left > 0:
+        view[:, :, :, :left] = 0
+    elif left < 0:
+        view[:, :, :, max(win.W + left, 0) :] = 0
 
 
 def _columns(x4: np.ndarray, win: Windows) -> np.ndarray:
-    """im2col: the windows of ``x4`` as the columns of a (C*HH*WW, M) matrix (a new array).
+    """im2col: the windows of ``x4`` as the columns of a (C*HH*WW, N*H'*W') matrix (a new array).
 
     Row ``(c, di, dj)`` holds element ``(c, di, dj)`` of every window.
     """
     N, C = x4.shape[:2]
-    buf = _padded(x4, win)
-    item = buf.itemsize
-    if _unit_stride(win):
-        size = N * win.Hp * win.Wp
-        shape = (C, win.kh, win.kw, size)
-        strides = (buf.strides[0], win.Wp * item, item, item)
-    else:
-        shape = (C, win.kh, win.kw, N, win.Ho, win.Wo)
-        hw = win.Hp * win.Wp * item
-        strides = (buf.strides[0], win.Wp * item, item, hw, win.sh * win.Wp * item, win.sw * item)
-    view = as_strided(buf, shape, strides, writeable=False)
-    return view.reshape(C * win.kh * win.kw, -1)  # the one copy (reshape cannot view it)
+    M = N * win.Ho * win.Wo
+    cols = np.empty((C, win.kh, win.kw, M), dtype=x4.dtype)
+    if _keeps_size(win):
+        x_mat = _by_channel(x4)
+        for di, dj in win.offsets:
+            s, lo, hi = _shift(win, di, dj, M)
+            cols[:, di, dj, lo:hi] = x_mat[:, lo + s : hi + s]
+            _zero_outside(cols[:, di, dj], win, di, dj)  # includes [:lo] and [hi:]
+        return cols.reshape(C * win.kh * win.kw, M)
+    padded = np.zeros((C, N, win.Hp, win.Wp), dtype=x4.dtype)
+    padded[:, :, win.ph : win.ph + win.H, win.pw : win.pw + win.W] = x4.transpose(1, 0, 2, 3)
+    item = padded.itemsize
+    shape = (C, win.kh, win.kw, N, win.Ho, win.Wo)
+    strides = (
+        padded.strides[0], win.Wp * item, item, padded.strides[1], win.sh * win.Wp * item,
+        win.sw * item,
+    )
+    cols.reshape(shape)[...] = as_strided(padded, shape, strides, writeable=False)
+    return cols.reshape(C * win.kh * win.kw, M)
 
 
 def _output_view(out_mat: np.ndarray, win: Windows, N: int) -> np.ndarray:
-    """The (N, F, H', W') view of the product (F, M), dropping positions with no window."""
-    F = out_mat.shape[0]
-    if _unit_stride(win):
-        full = out_mat.reshape(F, N, win.Hp, win.Wp)
-        return full[:, :, : win.Ho, : win.Wo].transpose(1, 0, 2, 3)
-    return out_mat.reshape(F, N, win.Ho, win.Wo).transpose(1, 0, 2, 3)
-
-
-def _output_matrix(dout4: np.ndarray, win: Windows) -> np.ndarray:
-    """Inverse of :func:`_output_view`: ``dout4`` (N, F, H', W') as (F, M), zeros elsewhere."""
-    N, F = dout4.shape[:2]
-    by_channel = dout4.transpose(1, 0, 2, 3)
-    if _unit_stride(win):
-        full = np.zeros((F, N, win.Hp, win.Wp), dtype=dout4.dtype)
-        full[:, :, : win.Ho, : win.Wo] = by_channel
-        return full.reshape(F, -1)
-    return np.ascontiguousarray(by_channel).reshape(F, -1)
+    """The (N, F, H', W') view of the product (F, M)."""
+    return out_mat.reshape(out_mat.shape[0], N, win.Ho, win.Wo).transpose(1, 0, 2, 3)
 
 
 def _fold(dcols: np.ndarray, win: Windows, N: int) -> np.ndarray:
     """col2im: add every row of ``dcols`` (C*HH*WW, M) back where it was read; dx (N, C, H, W).
 
     One vectorised ``+=`` per offset ``(di, dj)`` in the window; overlapping
-    windows accumulate.
+    windows accumulate. ``dcols`` is overwritten (its padding entries zeroed).
     """
     C = dcols.shape[0] // (win.kh * win.kw)
-    size = N * win.Hp * win.Wp
-    if _unit_stride(win):
-        dbuf = np.zeros((C, size + _tail(win)), dtype=dcols.dtype)
-        rows = dcols.reshape(C, win.kh, win.kw, size)
+    M = dcols.shape[1]
+    rows = dcols.reshape(C, win.kh, win.kw, M)
+    if _keeps_size(win):
+        dx_mat = np.zeros((C, M), dtype=dcols.dtype)
         for di, dj in win.offsets:
-            start = di * win.Wp + dj
-            dbuf[:, start : start + size] += rows[:, di, dj]
-        dpad = dbuf[:, :size].reshape(C, N, win.Hp, win.Wp)
-    else:
-        dpad = np.zeros((C, N, win.Hp, win.Wp), dtype=dcols.dtype)
-        rows = dcols.reshape(C, win.kh, win.kw, N, win.Ho, win.Wo)
-        for di, dj in win.offsets:
-            win.at_offset(dpad, di, dj)[...] += rows[:, di, dj]
+            s, lo, hi = _shift(win, di, dj, M)
+            _zero_outside(rows[:, di, dj], win, di, dj)  # they belong to no input pixel
+            dx_mat[:, lo + s : hi + s] += rows[:, di, dj, lo:hi]
+        return dx_mat.reshape(C, N, win.H, win.W).transpose(1, 0, 2, 3)
+    dpad = np.zeros((C, N, win.Hp, win.Wp), dtype=dcols.dtype)
+    rows = rows.reshape(C, win.kh, win.kw, N, win.Ho, win.Wo)
+    for di, dj in win.offsets:
+        win.at_offset(dpad, di, dj)[...] += rows[:, di, dj]
     dx = dpad[:, :, win.ph : win.ph + win.H, win.pw : win.pw + win.W]
     return dx.transpose(1, 0, 2, 3)
 
@@ -183,7 +194,7 @@ def _conv_backward(
     out_shape = (N, F, win.Wo) if one_d else (N, F, win.Ho, win.Wo)
     dout = dout_like(dout, out_shape, w4.dtype, "conv1d" if one_d else "conv2d")
     dout4 = dout[:, :, None, :] if one_d else dout
-    dout_mat = _output_matrix(dout4.astype(w4.dtype, copy=False), win)  # (F, M)
+    dout_mat = _by_channel(dout4.astype(w4.dtype, copy=False))  # (F, M), a view if channel-major
     db = dout_mat.sum(axis=1)
     w_shape = (F, x_shape[1], w4.shape[3]) if one_d else w4.shape
     dw = (dout_mat @ cols.T).reshape(w_shape)
