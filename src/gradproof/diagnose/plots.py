@@ -67,7 +67,7 @@ def _log_lines(ax, steps, series: dict[str, list[float]], ylabel: str) -> bool:
     if has_zero:
         # a log axis would drop the zeros: linear within a decade below the smallest value
         floor = float(positive.min()) if positive.size else 1.0
-        ax.set_yscale("symlog", linthresh=floor / 10, linscale=1.0)
+        ax.set_yscale("symlog", linthresh=floor / 10, linscale=2.0)
         ax.axhline(0.0, color="#b42318", lw=1.2, ls=":", label="exactly 0")
     elif positive.size:
         ax.set_yscale("log")
