@@ -358,3 +358,11 @@ def test_help_texts_say_what_the_demo_holds_and_show_no_markup(capsys):
         main(["check", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "3 inconclusive" in text and "4 the checked code raised" in text
+
+
+def test_a_timeout_spent_at_import_is_a_json_error_of_kind_timeout(workdir, capsys):
+    (workdir / "slow.py").write_text("import time\ntime.sleep(30)\n\n"
+                                     "def f(x):\n    return x, None\n")
+    assert main(["check", "slow.py:f", "-i", "x=3", "--json", "--timeout", "0.5"]) == 3
+    document = load_json(capsys.readouterr().out)
+    assert document["error"]["kind"] == "timeout" and document["exit_status"] == 3

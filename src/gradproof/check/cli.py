@@ -288,6 +288,7 @@ class _Outcome:
     captured: CapturedOutput = field(default_factory=CapturedOutput)
     user_exc: BaseException | None = None  # the user's code raised
     message: str = ""  # what went wrong, in one line
+    error_kind: str = ""  # "usage", "user-code" or "timeout" when there is no report
 
 
 def _run_check(args: argparse.Namespace, outcome: _Outcome) -> None:
@@ -360,9 +361,9 @@ def _json_document(outcome: _Outcome, status: int) -> dict[str, Any]:
     if outcome.report is not None:
         doc = outcome.report.to_dict()
     else:
+        kind = outcome.error_kind or ("user-code" if outcome.user_exc else "usage")
         doc = {"version": REPORT_SCHEMA_VERSION, "verdict": "error",
-               "error": {"kind": "user-code" if outcome.user_exc else "usage",
-                         "message": outcome.message}}
+               "error": {"kind": kind, "message": outcome.message}}
     doc["exit_status"] = status
     doc["captured"] = outcome.captured.to_dict()
     doc["traceback"] = traceback_text
@@ -412,6 +413,7 @@ def _check(args: argparse.Namespace) -> int:
     except TimeBudgetSpent:  # while importing or probing, before check_vjp started
         outcome.message = (f"inconclusive: the time budget (--timeout {args.timeout:g} s) "
                            "was spent before the check started")
+        outcome.error_kind = "timeout"
         _emit(outcome, args, EXIT_CODES["inconclusive"])
         return EXIT_CODES["inconclusive"]
     except UsageError as exc:
