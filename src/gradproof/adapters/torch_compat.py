@@ -58,6 +58,7 @@ def _differentiable(inputs: Sequence) -> list[int]:
 
 def _verdict(report, raise_exception: bool) -> bool:
     """torch's contract: True, or GradcheckError / False."""
+    __tracebackhide__ = True  # pytest shows the caller's line
     if report.ok:
         return True
     if raise_exception:
@@ -102,6 +103,7 @@ def gradcheck(func: Callable, inputs: Any, *, eps: float = 1e-6, atol: float = 1
     bool
         ``True`` when every checked input is proven right.
     """
+    __tracebackhide__ = True
     from .torch import check_torch
 
     inputs = _as_tuple(inputs)
@@ -189,6 +191,7 @@ def gradgradcheck(func: Callable, inputs: Any, grad_outputs: Any = None, *, eps:
     random tensors. The torch-specific tolerance arguments are accepted and
     ignored.
     """
+    __tracebackhide__ = True
     inputs = _as_tuple(inputs)
     if not _differentiable(inputs):
         raise InputError("gradgradcheck expects at least one input tensor to require "
