@@ -138,19 +138,35 @@ def _pool_backward(dout: np.ndarray, cache: PoolCache, kind: str) -> np.ndarray:
     out_shape = (N, C, win.Wo) if one_d else (N, C, win.Ho, win.Wo)
     dout = dout_like(dout, out_shape, x4.dtype, f"{kind}_pool{1 if one_d else 2}d")
     dout4 = (dout[:, :, None, :] if one_d else dout).astype(x4.dtype, copy=False)
-    dx4 = np.zeros_like(x4, order="K")
+    dx4 = _gradient_buffer(x4, win)
     if kind == "max":
-        shares = ((k, dout4 * mask) for k, mask in _max_winners(beats, dout4))
+        for k, mask in _max_winners(beats, dout4):
+            target = win.at_offset(dx4, *win.offsets[k])
+            if win.overlapping:
+                target += dout4 * mask  # an element in several windows gets every window's share
+            else:
+                np.multiply(dout4, mask, out=target)  # the winners' dout, straight into the view
     else:
         each = dout4 * x4.dtype.type(1.0 / (win.kh * win.kw))
-        shares = ((k, each) for k in range(win.kh * win.kw))
-    for k, share in shares:
-        target = win.at_offset(dx4, *win.offsets[k])
-        if win.overlapping:
-            target += share  # an element in several windows gets every window's share
-        else:
-            target[...] = share
+        for di, dj in win.offsets:
+            target = win.at_offset(dx4, di, dj)
+            if win.overlapping:
+                target += each
+            else:
+                target[...] = each
     return dx4[:, :, 0, :] if one_d else dx4
+
+
+def _gradient_buffer(x4: np.ndarray, win: Windows) -> np.ndarray:
+    """``dx``'s memory, in ``x4``'s layout: zeros, or for windows that tile the input (stride ==
+    window) uninitialised but for the rows and columns no window covers (every other element
+    is written exactly once)."""
+    if not (win.sh == win.kh and win.sw == win.kw):
+        return np.zeros_like(x4, order="K")
+    dx4 = np.empty_like(x4, order="K")
+    dx4[:, :, win.Ho * win.kh :] = 0
+    dx4[:, :, :, win.Wo * win.kw :] = 0
+    return dx4
 
 
 # --- public API ----------------------------------------------------------------------------
