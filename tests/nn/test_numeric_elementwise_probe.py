@@ -66,7 +66,10 @@ def _assert_right(name, layer, x, seed):
     dout = random_like(out, seed=seed)
     dx = layer.backward(dout, cache)
     _, (t_dx,) = torch_vjp(FUNCTIONS[name][1], [x], dout)
-    assert_close(dx, t_dx, rtol=1e-5, floor=1e-10, name=f"{name} dx, x of shape {x.shape}")
+    # floor: a mathematically zero gradient (normalize of one value) comes back as
+    # rounding noise of the size of eps * |dout|, from torch as from the layer
+    floor = 1e-4 * float(np.max(np.abs(dout), initial=0.0)) + 1e-10
+    assert_close(dx, t_dx, rtol=1e-5, floor=floor, name=f"{name} dx, x of shape {x.shape}")
 
 
 @pytest.mark.filterwarnings("ignore::gradproof.nn.numeric.NumericCostWarning")

@@ -139,21 +139,13 @@ def _param_grads(sums: tuple[np.ndarray, np.ndarray], cache: NormCache):
 
 
 def _backward(dout, cache, layers: tuple[str, ...], name: str):
-    """Closed-form ``(dx, dgamma, dbeta)`` for any cache whose layer is in ``layers``."""
+    """Closed-form ``(dx, dgamma, dbeta)`` of layer and group norm (the general form)."""
     cache = _check_cache(cache, layers, name)
     dout = upstream(dout, cache.xhat.shape, np.result_type(*cache.dtypes), cache.layer)
-    sum_dout_xhat, sum_dout = sums = _param_sums(dout, cache)
-    if cache.axes is not None and cache.axes == cache.param_axes:
-        # Batch norm: statistics and parameters share their axes, so the two means of
-        # the closed form are gamma * dgamma / M and gamma * dbeta / M -- CS231n's
-        # dx = gamma / (M std) * (M dout - dbeta - xhat dgamma), two passes fewer.
-        count = cache.xhat.size // sum_dout.size
-        scale = cache.gamma * cache.inv_std / count
-        dx = scale * (count * dout - sum_dout - cache.xhat * sum_dout_xhat)
-    else:
-        dxhat = (dout * cache.gamma).reshape(cache.view)
-        xhat = cache.xhat.reshape(cache.view)
-        dx = _normalized_grad(dxhat, xhat, cache.inv_std, cache.axes).reshape(dout.shape)
+    sums = _param_sums(dout, cache)
+    dxhat = (dout * cache.gamma).reshape(cache.view)
+    xhat = cache.xhat.reshape(cache.view)
+    dx = _normalized_grad(dxhat, xhat, cache.inv_std, cache.axes).reshape(dout.shape)
     return (dx.astype(cache.dtypes[0], copy=False), *_param_grads(sums, cache))
 
 
@@ -328,15 +320,23 @@ def batchnorm_backward(dout: np.ndarray, cache: NormCache):
 
 
 def batchnorm_backward_alt(dout: np.ndarray, cache: NormCache):
-    """Backward of :func:`batchnorm`, closed form (fast).
+    """Backward of :func:`batchnorm`, closed form (fast), as the CS231n notes write it.
 
-    ``dx = gamma / (M sqrt(var + eps)) * (M dout - dbeta - xhat * dgamma)`` with
-    M the batch size (the general closed form, where the means of ``dout * gamma``
-    and ``dout * gamma * xhat`` over the batch are ``gamma * dbeta / M`` and
-    ``gamma * dgamma / M``). Takes the cache of :func:`batchnorm` or
-    :func:`spatial_batchnorm`; returns ``(dx, dgamma, dbeta)``.
+    Takes the cache of :func:`batchnorm` or :func:`spatial_batchnorm`; dout has
+    out's shape. Returns ``(dx, dgamma, dbeta)`` in the shapes and dtypes of x,
+    gamma, beta. M is the number of values behind each mean (N, or N*H*W).
     """
-    return _backward(dout, cache, ("batchnorm", "spatial_batchnorm"), "batchnorm_backward_alt")
+    cache = _check_cache(cache, ("batchnorm", "spatial_batchnorm"), "batchnorm_backward_alt")
+    dout = upstream(dout, cache.xhat.shape, np.result_type(*cache.dtypes), cache.layer)
+    axes, xhat, gamma, inv_std = cache.param_axes, cache.xhat, cache.gamma, cache.inv_std
+    dbeta = dout.sum(axis=axes, keepdims=True)  # out = gamma * xhat + beta
+    dgamma = (dout * xhat).sum(axis=axes, keepdims=True)
+    if cache.axes is None:  # 'test' mode: fixed statistics, a plain affine map
+        dx = dout * gamma * inv_std
+    else:  # dx = gamma / (M std) * (M dout - dbeta - xhat * dgamma)
+        M = xhat.size // dbeta.size
+        dx = gamma * inv_std / M * (M * dout - dbeta - xhat * dgamma)
+    return (dx.astype(cache.dtypes[0], copy=False), *_param_grads((dgamma, dbeta), cache))
 
 
 def spatial_batchnorm(
@@ -357,9 +357,10 @@ def spatial_batchnorm(
 def spatial_batchnorm_backward(dout: np.ndarray, cache: NormCache):
     """Backward of :func:`spatial_batchnorm` (closed form): ``(dx, dgamma, dbeta)``.
 
-    dout, dx: (N, C, H, W); dgamma, dbeta: (C,).
+    dout, dx: (N, C, H, W); dgamma, dbeta: (C,). Batch norm's closed form with M = N*H*W.
     """
-    return _backward(dout, cache, ("spatial_batchnorm",), "spatial_batchnorm_backward")
+    _check_cache(cache, ("spatial_batchnorm",), "spatial_batchnorm_backward")
+    return batchnorm_backward_alt(dout, cache)
 
 
 # --- layer norm -----------------------------------------------------------------------
