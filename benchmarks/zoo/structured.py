@@ -5,11 +5,12 @@
 For every case of the chosen families (default: structured, spatial, sequence,
 domain, precision) it runs ``gradproof.check_vjp`` with its defaults (and the
 case's ``wrt``) and prints one row: the expected verdict, gradproof's
-(``report.verdict`` where the report has one, else ok/FAIL from ``report.ok``),
-whether that is right, forward calls, seconds, the worst input's relative error
+``report.verdict`` (ok, failed, inconclusive), whether that is right (a failed
+or inconclusive bug is caught; an inconclusive correct case is "unproven",
+neither right nor a false alarm), forward calls, seconds, the worst input's relative error
 against its tolerance, whether the worst coordinates of a bug lie inside its
-``region``, and the report's first problem or note. Then the bugs missed and
-the false alarms.
+``region``, and the report's first problem or note. Then the bugs missed, the
+false alarms and the unproven correct cases.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from gradproof.zoo.runners import CountingForward  # noqa: E402
 NEW_FAMILIES = ("structured", "spatial", "sequence", "domain", "precision")
 
 
-def _verdict(report) -> str:
-    verdict = getattr(report, "verdict", None)
-    return str(verdict) if verdict is not None else ("ok" if report.ok else "FAIL")
+def _judgement(kind: str, verdict: str) -> str:
+    """'right', 'WRONG' or, for an inconclusive correct case, 'unproven'."""
+    if kind == "bug":
+        return "right" if verdict != "ok" else "WRONG"
+    return {"ok": "right", "inconclusive": "unproven"}.get(verdict, "WRONG")
 
 
 def _worst_input(report):
@@ -81,10 +84,9 @@ def measure(case, seed: int = 0) -> dict:
         report = gradproof.check_vjp(forward, case.backward, *inputs, wrt=case.wrt, seed=seed)
     seconds = time.perf_counter() - start
     worst = _worst_input(report)
-    caught = not report.ok
     return {
         "case": case.name, "family": case.family, "kind": case.kind,
-        "verdict": _verdict(report), "right": caught == (case.kind == "bug"),
+        "verdict": report.verdict, "right": _judgement(case.kind, report.verdict),
         "calls": forward.calls, "seconds": seconds,
         "error": getattr(worst, "max_rel_error", float("nan")) if worst else float("nan"),
         "tol": getattr(worst, "tol", float("nan")) if worst else float("nan"),
@@ -94,7 +96,7 @@ def measure(case, seed: int = 0) -> dict:
 
 
 def format_row(row: dict) -> str:
-    right = "right" if row["right"] else "**WRONG**"
+    right = {"WRONG": "**WRONG**"}.get(row["right"], row["right"])
     return (f"| {row['case']} | {row['family']} | {row['kind']} | {row['verdict']} ({right}) | "
             f"{row['calls']} | {row['seconds']:.2f} | input {row['worst_input']}: "
             f"{row['error']:.2g} vs {row['tol']:.2g} | {row['inside']} | {row['message']} |")
@@ -117,11 +119,15 @@ def main(argv=None) -> int:
     for case in selected:
         rows.append(measure(case, args.seed))
         print(format_row(rows[-1]), flush=True)
-    missed = [r["case"] for r in rows if r["kind"] == "bug" and not r["right"]]
-    false = [r["case"] for r in rows if r["kind"] != "bug" and not r["right"]]
+    missed = [r["case"] for r in rows if r["kind"] == "bug" and r["right"] == "WRONG"]
+    false = [r["case"] for r in rows if r["kind"] != "bug" and r["right"] == "WRONG"]
+    unproven = [r["case"] for r in rows if r["right"] == "unproven"]
+    inconclusive_bugs = sum(r["kind"] == "bug" and r["verdict"] == "inconclusive" for r in rows)
     n_bugs = sum(r["kind"] == "bug" for r in rows)
-    print(f"\nbugs caught {n_bugs - len(missed)} / {n_bugs}; missed: {', '.join(missed) or 'none'}")
+    print(f"\nbugs caught {n_bugs - len(missed)} / {n_bugs} ({inconclusive_bugs} as inconclusive); "
+          f"missed: {', '.join(missed) or 'none'}")
     print(f"false alarms {len(false)} / {len(rows) - n_bugs}: {', '.join(false) or 'none'}")
+    print(f"inconclusive on correct cases {len(unproven)}: {', '.join(unproven) or 'none'}")
     print(f"forward calls {sum(r['calls'] for r in rows)}, "
           f"seconds {sum(r['seconds'] for r in rows):.1f}")
     return 0
