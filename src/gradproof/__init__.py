@@ -6,7 +6,8 @@ guessed. ``gradproof.nn`` is a NumPy deep-learning library whose every backward
 pass is proven by it.
 """
 
-from .check import Report, check_grad, check_model, check_vjp, process_pool  # noqa: F401
+from .adapters.nn import check_model  # noqa: F401
+from .check import Report, check_grad, check_vjp, process_pool  # noqa: F401
 from .errors import GradientError, InconclusiveError, InputError, InputTypeError  # noqa: F401
 
 __version__ = "0.1.0"

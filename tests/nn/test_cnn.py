@@ -6,7 +6,7 @@ import torch
 from torch_oracle import assert_close
 
 import gradproof
-from gradproof.check.model import check_model
+from gradproof.adapters.nn import check_model
 from gradproof.errors import InputError, InputTypeError
 from gradproof.nn.activation import ReLU
 from gradproof.nn.cnn import CNN1d, SmallCNN, train_cnn_mnist1d

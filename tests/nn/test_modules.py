@@ -11,7 +11,7 @@ from torch_modules import TORCH_ACTIVATIONS, assert_matches_torch, twin
 from torch_oracle import assert_close
 
 import gradproof
-from gradproof.check.model import check_model
+from gradproof.adapters.nn import check_model
 from gradproof.errors import InputError, InputTypeError
 from gradproof.nn import activation as A
 from gradproof.nn.containers import Flatten, Residual, Sequential

@@ -13,7 +13,7 @@ from sequence_oracle import assert_grads_close
 from torch_oracle import assert_close, random_like
 
 import gradproof
-from gradproof.check.model import check_model
+from gradproof.adapters.nn import check_model
 from gradproof.errors import InputError, InputTypeError
 from gradproof.nn import functional as F
 from gradproof.nn import sequence as S

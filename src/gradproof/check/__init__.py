@@ -7,16 +7,12 @@ for how each measurement's error is estimated.
 
 from .calls import process_pool
 from .engine import check_grad, check_vjp
-from .model import LayerCheck, ModelReport, check_model
 from .report import Finding, InputResult, Kink, Report
 
 __all__ = [
     "check_vjp",
     "check_grad",
-    "check_model",
     "Report",
-    "ModelReport",
-    "LayerCheck",
     "InputResult",
     "Kink",
     "Finding",

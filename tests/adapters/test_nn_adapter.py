@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gradproof
-from gradproof.check.model import LayerCheck, ModelReport, check_model
+from gradproof.adapters.nn import LayerCheck, ModelReport, check_model
 from gradproof.errors import InputError, InputTypeError
 from gradproof.nn.activation import ReLU, Tanh
 from gradproof.nn.containers import Residual, Sequential

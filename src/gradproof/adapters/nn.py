@@ -1,5 +1,8 @@
 """check_model: prove every layer of a ``gradproof.nn`` model, and name the wrong one.
 
+The adapter between the checker and gradproof's own modules (``gradproof.check_model``),
+as :mod:`gradproof.adapters.torch` is for PyTorch's.
+
 Each module of the model (layers first, in forward order, then the containers
 that compose them, then the loss) is checked on its own with
 :func:`gradproof.check_vjp`, as a function of its input and its parameters::
@@ -22,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from ..check import Report, check_vjp
 from ..errors import GradientError, GradproofError, InputError, InputTypeError, describe
 from ..nn.dtypes import to_dtype
 from ..nn.functional._checks import check_finite
 from ..nn.models import loss_function
 from ..nn.module import Module
 from ..nn.tree import child_path, named_modules
-from .report import Report
 
 __all__ = ["check_model", "LayerCheck", "ModelReport"]
 
@@ -269,7 +272,6 @@ def check_model(
         ``str()`` (a table, then each culprit's full report), and
         ``report[name].report`` for one module's :class:`gradproof.Report`.
     """
-    from . import check_vjp  # the package's entry point (engine lands there)
 
     if not isinstance(model, Module):
         raise InputTypeError(f"model must be a gradproof.nn.Module, got {describe(model)}")
