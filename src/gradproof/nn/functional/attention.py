@@ -26,12 +26,6 @@ from ...errors import InputError, InputTypeError, describe
 from ._checks import LAYER_DTYPES, cache_of, check_bool, upstream
 from ._sequence_checks import affine_grads, cast_like, expect_dim, float_array, nonempty_time
 
-_transformer_all = [
-    "positional_encoding",
-    "transformer_block",
-    "transformer_block_backward",
-    "TRANSFORMER_BLOCK_PARAMS",
-]
 __all__ = [
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_backward",
@@ -41,7 +35,6 @@ __all__ = [
     "multi_head_cross_attention_backward",
     "MHA_PARAMS",
     "allowed_pairs",
-    *_transformer_all,
 ]
 
 #: Order of the projection parameters after the input(s) of the multi-head layers.
@@ -342,12 +335,3 @@ def multi_head_cross_attention_backward(
     dq, dk, dv, *dparams = _mha_backward(dout, cache, "multi_head_cross_attention")
     return (dq, dk + dv, *dparams)
 
-
-# The transformer block is built from the layers above; it lives in its own module
-# (imported last, because it imports this one) and is re-exported from here.
-from .transformer import (  # noqa: E402, F401
-    TRANSFORMER_BLOCK_PARAMS,
-    positional_encoding,
-    transformer_block,
-    transformer_block_backward,
-)

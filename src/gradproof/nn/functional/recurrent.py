@@ -1,4 +1,5 @@
-"""Recurrent layers: vanilla RNN and LSTM (CS231n), GRU (torch.nn.GRU), temporal layers.
+"""Recurrent layers: vanilla RNN and LSTM (CS231n); the GRU is in :mod:`.gru`, the
+temporal layers in :mod:`.temporal`.
 
 Every layer here is a cell from :mod:`._recurrence` run by one shared scan;
 the step functions are that scan over a single time step. Shapes: N sequences,
@@ -32,10 +33,6 @@ from ._recurrence import (
     scan_forward,
 )
 from ._sequence_checks import expect_dim, float_array
-from .gru import *  # noqa: F401,F403
-from .gru import __all__ as _gru_all
-from .temporal import *  # noqa: F401,F403
-from .temporal import __all__ as _temporal_all
 
 __all__ = [
     "rnn_step",
@@ -50,8 +47,6 @@ __all__ = [
     "rnn_forward",
     "lstm_step_forward",
     "lstm_forward",
-    *_gru_all,
-    *_temporal_all,
 ]
 
 _RNN, _LSTM = CELLS["rnn"], CELLS["lstm"]
