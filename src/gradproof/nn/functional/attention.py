@@ -11,8 +11,8 @@ CS231n's ``attn_mask``: ``mask[s, t] == True`` lets query ``s`` see key ``t``.
 ``causal=True`` adds ``t <= s`` (top-left aligned, as torch's ``is_causal``).
 A query that may see no key at all has no defined output, so it is an error.
 
-The transformer block and the sinusoidal positional encoding live in
-:mod:`.transformer` and are re-exported here.
+The transformer block and the sinusoidal positional encoding, built from these
+layers, live in :mod:`.transformer`.
 """
 
 from __future__ import annotations
