@@ -362,7 +362,7 @@ def layer_times(model, batches: Sequence, lr: float, steps: int, threads: int,
     """
     from contextlib import nullcontext
 
-    from gradproof.nn.models import loss_function
+    from gradproof.nn.functional.losses import loss_function
     from gradproof.optim import SGD
 
     try:

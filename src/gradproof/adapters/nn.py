@@ -29,7 +29,7 @@ from ..check import Report, check_vjp
 from ..errors import GradientError, GradproofError, InputError, InputTypeError, describe
 from ..nn.dtypes import to_dtype
 from ..nn.functional._checks import check_finite
-from ..nn.models import loss_function
+from ..nn.functional.losses import loss_function
 from ..nn.module import Module
 from ..nn.tree import child_path, named_modules
 

@@ -309,7 +309,7 @@ def check_overfit(model: Any, x: np.ndarray, y: np.ndarray,
     ``make_optimizer(params)`` defaults to Adam with lr 1e-2. ``model`` itself
     is not changed.
     """
-    from ..nn.models import loss_function
+    from ..nn.functional.losses import loss_function
 
     if len(x) != len(y) or len(y) == 0:
         raise InputError(f"x and y must hold the same number (> 0) of examples, got {len(x)} "

@@ -12,9 +12,10 @@ from .containers import Flatten, Residual, Sequential  # noqa: F401
 from .conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d, MaxPool2d  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .dtypes import to_dtype  # noqa: F401
+from .functional.losses import loss_function  # noqa: F401
 from .gru_classifier import GRUClassifier, train_gru_mnist1d  # noqa: F401
 from .linear import Linear  # noqa: F401
-from .models import MLP, loss_and_backward, loss_function  # noqa: F401
+from .models import MLP, loss_and_backward  # noqa: F401
 from .module import Module, Parameter  # noqa: F401
 from .norm import BatchNorm1d, LayerNorm  # noqa: F401
 from .numeric import NumericCostWarning, numeric  # noqa: F401

@@ -2,15 +2,16 @@
 
 Convention: a model outputs *scores* (logits), never probabilities or a loss.
 The loss is applied outside the model by a functional loss
-``loss, dscores = softmax_loss(scores, y)`` (:func:`loss_function` finds one
-by name), and ``dscores`` is what ``model.backward`` takes.
+``loss, dscores = softmax_loss(scores, y)``
+(:func:`gradproof.nn.functional.losses.loss_function` finds one by name), and
+``dscores`` is what ``model.backward`` takes.
 :func:`loss_and_backward` is that whole step (forward, loss, backward); an
 optimizer step follows it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,12 @@ from .activation import activation as make_activation
 from .containers import Sequential
 from .dropout import Dropout
 from .dtypes import as_generator, drop_probability, flag, positive_int, resolve_dtype
-from .functional import losses
+from .functional.losses import LossFunction, loss_function
 from .linear import Linear
 from .module import Module
 from .norm import BatchNorm1d, LayerNorm
 
-__all__ = ["MLP", "NORMS", "loss_function", "loss_and_backward"]
-
-LossFunction = Callable[[np.ndarray, Any], tuple[float, np.ndarray]]
+__all__ = ["MLP", "NORMS", "loss_and_backward"]
 
 NORMS: dict[str, type[Module]] = {"batch": BatchNorm1d, "layer": LayerNorm}
 
@@ -125,22 +124,6 @@ class MLP(Sequential):
             f"MLP({self.in_features}, {self.hidden_sizes}, {self.num_classes}, "
             f"dtype={self.dtype})"
         )
-
-
-def loss_function(loss: str | LossFunction, name: str = "loss") -> LossFunction:
-    """A loss ``(scores, y) -> (loss, dscores)`` from a name or a function.
-
-    Names are those of :mod:`gradproof.nn.functional.losses` without
-    ``_loss``: ``"softmax"``, ``"svm"``, ``"mse"``, ``"bce_with_logits"``, ``"huber"``.
-    """
-    if callable(loss):
-        return loss
-    known = sorted(n[: -len("_loss")] for n in losses.__all__ if n.endswith("_loss"))
-    if not isinstance(loss, str):
-        raise InputTypeError(f"{name} must be one of {known} or a function, got {describe(loss)}")
-    if loss not in known:
-        raise InputError(f"{name} must be one of {known} or a function, got {loss!r}")
-    return getattr(losses, f"{loss}_loss")
 
 
 def loss_and_backward(model: Module, x: np.ndarray, y: Any, loss: str | LossFunction = "softmax"

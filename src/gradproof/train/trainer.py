@@ -28,7 +28,7 @@ import numpy as np
 
 from ..data.dataset import Dataset, check_data, minibatches
 from ..errors import InputError, InputTypeError, describe
-from ..nn.models import loss_function
+from ..nn.functional.losses import loss_function
 from ..nn.module import Module
 from . import checkpoint as ckpt
 from .history import History
@@ -81,7 +81,7 @@ class Trainer:
         A :class:`~gradproof.nn.module.Module` and an optimizer over its
         parameters (``step()``, ``state_dict()``, ``load_state_dict()``).
     loss:
-        A loss name of :func:`gradproof.nn.models.loss_function` or a function
+        A loss name of :func:`gradproof.nn.functional.losses.loss_function` or a function
         ``(scores, y) -> (loss, dscores)``.
     batch_size, epochs, seed:
         Minibatch size; number of epochs of :meth:`fit`; the seed of the

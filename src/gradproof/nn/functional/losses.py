@@ -20,9 +20,15 @@ torch); the Huber loss is differentiable everywhere (its slope is clipped at
 To prove a loss with the checker, make the gradient the backward::
 
     gradproof.check_vjp(lambda x: softmax_loss(x, y), lambda dloss, dx: dloss * dx, x)
+
+:data:`LOSSES` names them (``"softmax"``, ``"svm"``, ...) and :func:`loss_function`
+finds one by name, for models, the trainer and ``gradproof.check_model``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +42,11 @@ __all__ = [
     "mse_loss",
     "bce_with_logits_loss",
     "huber_loss",
+    "LOSSES",
+    "loss_function",
 ]
+
+LossFunction = Callable[[np.ndarray, Any], tuple[float, np.ndarray]]
 
 _DIVERGED = "a NaN or infinity in the scores usually means the forward pass diverged"
 
@@ -196,3 +206,28 @@ def huber_loss(x: np.ndarray, y: np.ndarray, delta: float = 1.0) -> tuple[float,
     values = np.where(size < delta, 0.5 * diff * diff, delta * (size - 0.5 * delta))
     dx = np.clip(diff, -delta, delta) / x.size
     return _mean_loss(values), dx.astype(x.dtype, copy=False)
+
+
+#: The losses by name: ``loss_function("svm")``, ``Trainer(loss="huber")``.
+LOSSES: dict[str, LossFunction] = {
+    "softmax": softmax_loss,
+    "svm": svm_loss,
+    "mse": mse_loss,
+    "bce_with_logits": bce_with_logits_loss,
+    "huber": huber_loss,
+}
+
+
+def loss_function(loss: str | LossFunction, name: str = "loss") -> LossFunction:
+    """A loss ``(scores, y) -> (loss, dscores)`` from a name of :data:`LOSSES` or a function.
+
+    ``name`` is the argument's name in the error message.
+    """
+    if callable(loss):
+        return loss
+    known = sorted(LOSSES)
+    if not isinstance(loss, str):
+        raise InputTypeError(f"{name} must be one of {known} or a function, got {describe(loss)}")
+    if loss not in known:
+        raise InputError(f"{name} must be one of {known} or a function, got {loss!r}")
+    return LOSSES[loss]
