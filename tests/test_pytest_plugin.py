@@ -104,6 +104,16 @@ def test_seed(gradcheck):
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize("value", ["-1", "abc"])
+def test_a_bad_seed_option_is_one_usage_error_not_a_failure_per_test(pytester, value):
+    result = run(pytester, """
+def test_nothing(gradcheck):
+    pass
+""", f"--gradproof-seed={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gradproof-seed must be an int >= 0*"])
+
+
 # ----------------------------------------------------------------------
 # The documented activations, each in a fresh pytest process (as a user runs them)
 USER_TEST = """

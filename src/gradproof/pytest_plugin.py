@@ -15,6 +15,8 @@ helpers raise :class:`gradproof.GradientError`, an ``AssertionError``).
 
 from __future__ import annotations
 
+import argparse
+
 from typing import Any
 
 import pytest
@@ -49,9 +51,21 @@ class GradCheck:
         return testing.assert_vjp_shapes(forward, backward, make_inputs, shapes, **options)
 
 
+def _seed(text: str) -> int:
+    """``--gradproof-seed``: an int >= 0 (a usage error, said once, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--gradproof-seed must be an int >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--gradproof-seed must be an int >= 0, got {value}")
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradproof")
-    group.addoption("--gradproof-seed", type=int, default=0,
+    group.addoption("--gradproof-seed", type=_seed, default=0,
                     help="seed of the gradcheck fixture's random directions (default 0)")
 
 

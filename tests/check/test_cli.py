@@ -366,3 +366,14 @@ def test_a_timeout_spent_at_import_is_a_json_error_of_kind_timeout(workdir, caps
     assert main(["check", "slow.py:f", "-i", "x=3", "--json", "--timeout", "0.5"]) == 3
     document = load_json(capsys.readouterr().out)
     assert document["error"]["kind"] == "timeout" and document["exit_status"] == 3
+
+
+def test_full_mode_over_its_cap_is_a_usage_error_unless_forced(workdir, monkeypatch, capsys):
+    from gradproof.check import engine
+
+    monkeypatch.setattr(engine, "FULL_WARN_CALLS", 20)
+    monkeypatch.setattr(engine, "FULL_MAX_CALLS", 40)  # 4 x 12 coordinates is over it
+    assert main(["check", "mylayer.py:swish", "-i", "x=3,4", "--mode", "full"]) == 2
+    assert "force" in capsys.readouterr().err
+    assert main(["check", "mylayer.py:swish", "-i", "x=3,4", "--mode", "full",
+                 "--force-full"]) == 0

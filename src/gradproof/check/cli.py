@@ -321,6 +321,7 @@ def _run_check(args: argparse.Namespace, outcome: _Outcome) -> None:
             if args.workers > 1:
                 executor = process_pool(args.workers)
             report = check_vjp(forward, backward, *inputs, mode=args.mode, executor=executor,
+                               force_full=args.force_full,
                                **options)
             full = None
             if args.html and args.mode != "full":
@@ -472,6 +473,9 @@ def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--seed", type=int, default=0, help="seed of the inputs and the check")
     check.add_argument("--mode", choices=("auto", "full"), default="auto",
                        help="auto: random projections (cheap); full: every coordinate")
+    check.add_argument("--force-full", action="store_true",
+                       help="run --mode full even above its cap of 200,000 forward calls "
+                            "(bound it with --timeout)")
     check.add_argument("--method", choices=("fd", "complex"), default="fd",
                        help="central differences, or complex step where the forward allows")
     check.add_argument("--no-upcast", action="store_true",
