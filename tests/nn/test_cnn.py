@@ -9,7 +9,7 @@ import gradproof
 from gradproof.adapters.nn import check_model
 from gradproof.errors import InputError, InputTypeError
 from gradproof.nn.activation import ReLU
-from gradproof.nn.cnn import CNN1d, SmallCNN, train_cnn_mnist1d
+from gradproof.nn.cnn import CNN1d, SmallCNN
 from gradproof.nn.containers import Flatten, Sequential
 from gradproof.nn.conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d, MaxPool2d
 from gradproof.nn.linear import Linear
@@ -258,40 +258,3 @@ def test_small_cnn_learns_sklearn_digits_in_a_few_epochs():
             optimizer.step()
     accuracy = np.mean(model.forward(data.x_test).argmax(axis=1) == data.y_test)
     assert accuracy > 0.93  # 0.955 with these seeds
-
-
-def test_train_cnn_mnist1d_runs_with_the_trainer():
-    result = train_cnn_mnist1d(
-        epochs=1, num_train=300, num_test=100, channels=(4, 4), batch_size=50
-    )
-    assert set(result) >= {"test_acc", "test_loss", "seconds", "history", "model"}
-    assert 0.0 <= result["test_acc"] <= 1.0
-    assert np.isfinite(result["test_loss"])
-    assert isinstance(result["model"], CNN1d)
-
-
-def test_cnn_kind_builds_the_model_that_fits_the_data():
-    import argparse
-
-    from gradproof.data import Dataset
-    from gradproof.nn.cnn_kind import CNN_KIND
-
-    def data(feature_shape):
-        x = np.zeros((4, *feature_shape))
-        y = np.array([0, 1, 2, 0])
-        return Dataset(x, y, x, y, x, y, 3, "fake")
-
-    args = argparse.Namespace(channels=[2, 3], kernel_size=3, dropout=0.0, seed=0, dtype="float64")
-    signal_model = CNN_KIND.build(args, data((1, 16)))
-    image_model = CNN_KIND.build(args, data((2, 8, 8)))
-    assert isinstance(signal_model, CNN1d) and signal_model.forward(np.zeros((4, 1, 16))).shape == (
-        4,
-        3,
-    )
-    assert isinstance(image_model, SmallCNN) and image_model.forward(
-        np.zeros((4, 2, 8, 8))
-    ).shape == (4, 3)
-    with pytest.raises(InputError, match="cnn needs signals"):
-        CNN_KIND.build(args, data((16,)))
-    assert CNN_KIND.data_options == {"flatten": False}
-    assert CNN_KIND.defaults_for("mnist1d")["optimizer"] == "adamw"

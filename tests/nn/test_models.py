@@ -14,8 +14,8 @@ from gradproof.errors import InputError, InputTypeError
 from gradproof.nn import functional as F
 from gradproof.nn.activation import GELU, ReLU, Tanh
 from gradproof.nn.dropout import Dropout
-from gradproof.nn.linear import Linear
 from gradproof.nn.functional.losses import loss_function
+from gradproof.nn.linear import Linear
 from gradproof.nn.models import MLP, loss_and_backward
 from gradproof.nn.norm import BatchNorm1d, LayerNorm
 

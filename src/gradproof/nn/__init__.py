@@ -7,13 +7,13 @@ style); the modules below hold parameters and compose them.
 from . import functional, init  # noqa: F401
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh  # noqa: F401
 from .charlm import CharLM, train_charlm  # noqa: F401
-from .cnn import CNN1d, SmallCNN, train_cnn_mnist1d  # noqa: F401
+from .cnn import CNN1d, SmallCNN  # noqa: F401
 from .containers import Flatten, Residual, Sequential  # noqa: F401
 from .conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d, MaxPool2d  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .dtypes import to_dtype  # noqa: F401
 from .functional.losses import loss_function  # noqa: F401
-from .gru_classifier import GRUClassifier, train_gru_mnist1d  # noqa: F401
+from .gru_classifier import GRUClassifier  # noqa: F401
 from .linear import Linear  # noqa: F401
 from .models import MLP, loss_and_backward  # noqa: F401
 from .module import Module, Parameter  # noqa: F401

@@ -16,7 +16,6 @@ and pooling first runs the ReLU on 4x fewer values
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,7 +36,7 @@ from .dtypes import (
 from .linear import Linear
 from .module import Module
 
-__all__ = ["SmallCNN", "CNN1d", "MNIST1D_RECIPE", "train_cnn_mnist1d"]
+__all__ = ["SmallCNN", "CNN1d"]
 
 
 def _sizes(name: str, values: Sequence[int]) -> list[int]:
@@ -225,95 +224,3 @@ class CNN1d(_ShapedInput):
     def __repr__(self) -> str:
         widths = [m.out_channels for m in self.layers if isinstance(m, Conv1d)]
         return f"CNN1d(input {self.input_shape}, channels {widths}, dtype={self.dtype})"
-
-
-# --- training recipe for MNIST-1D ----------------------------------------------------------
-MNIST1D_RECIPE: dict = {
-    "channels": (32, 64, 64),
-    "kernel_size": 5,
-    "dropout": 0.3,
-    "epochs": 40,
-    "lr": 3e-3,
-    "batch_size": 64,
-    "weight_decay": 0.05,
-}
-"""Defaults of :func:`train_cnn_mnist1d` and of ``gradproof train cnn --data mnist1d``."""
-
-
-def train_cnn_mnist1d(
-    epochs: int | None = None,
-    lr: float | None = None,
-    batch_size: int | None = None,
-    weight_decay: float | None = None,
-    channels: Sequence[int] | None = None,
-    kernel_size: int | None = None,
-    dropout: float | None = None,
-    seed: int = 0,
-    dtype=np.float32,
-    num_train: int = 4000,
-    num_test: int = 1000,
-    progress: bool = False,
-    hooks: Sequence = (),
-) -> dict:
-    """Train :class:`CNN1d` on MNIST-1D with gradproof's own trainer; returns the results.
-
-    The data are generated locally by the ``mnist1d`` package (the paper's
-    4000 train / 1000 test examples; 10% of train held out for validation).
-    AdamW (decoupled weight decay) with a cosine learning-rate decay per step;
-    the parameters of the epoch with the best validation accuracy are kept.
-    Arguments left at None take :data:`MNIST1D_RECIPE`; ``seed`` seeds the
-    weights, the dropout masks and the shuffling (the data are always the
-    paper's, generated with seed 42).
-
-    Returns a dict: ``test_acc``, ``test_loss``, ``seconds``, ``epochs``,
-    ``history`` (a :class:`gradproof.train.History`) and ``model``.
-    """
-    from ..data import load_mnist1d
-    from ..optim import AdamW, CosineAnnealingLR
-    from ..train import Trainer
-
-    given = {
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "weight_decay": weight_decay,
-        "channels": channels,
-        "kernel_size": kernel_size,
-        "dropout": dropout,
-    }
-    recipe = {**MNIST1D_RECIPE, **{k: v for k, v in given.items() if v is not None}}
-    start = time.perf_counter()
-    data = load_mnist1d(num_train, num_test, flatten=False, dtype=dtype)
-    model = CNN1d(
-        data.x_train.shape[-1],
-        1,
-        data.num_classes,
-        recipe["channels"],
-        recipe["kernel_size"],
-        recipe["dropout"],
-        rng=seed,
-        dtype=dtype,
-    )
-    optimizer = AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
-    steps = -(-len(data.y_train) // recipe["batch_size"]) * recipe["epochs"]
-    trainer = Trainer(
-        model,
-        optimizer,
-        batch_size=recipe["batch_size"],
-        epochs=recipe["epochs"],
-        seed=seed,
-        scheduler=CosineAnnealingLR(optimizer, T_max=steps),
-        scheduler_interval="step",
-        hooks=hooks,
-        progress=progress,
-    )
-    history = trainer.fit(data)
-    test_loss, test_acc = trainer.evaluate(data.x_test, data.y_test)
-    return {
-        "test_acc": test_acc,
-        "test_loss": test_loss,
-        "seconds": time.perf_counter() - start,
-        "epochs": recipe["epochs"],
-        "history": history,
-        "model": model,
-    }

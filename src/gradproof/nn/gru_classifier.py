@@ -1,4 +1,4 @@
-"""A GRU that classifies sequences, e.g. the signals of MNIST-1D, and its training recipe.
+"""A GRU that classifies sequences, e.g. the signals of MNIST-1D.
 
 The signal x (N, T) (or (N, 1, T), or (N, T, D)) is read one step at a time by
 a GRU; the classifier sees the last hidden state and the mean of all hidden
@@ -8,7 +8,8 @@ which trains faster than the last state alone)::
     h = GRU(x)                          # (N, T, H)
     scores = [h_T, mean_t h_t] @ W + b  # (N, C)
 
-:func:`train_gru_mnist1d` is the documented recipe (docs/nn_sequence.md).
+:func:`gradproof.recipes.gru.train_gru_mnist1d` is its documented recipe
+(docs/nn_sequence.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .linear import Linear
 from .module import Module
 from .sequence import GRU
 
-__all__ = ["GRUClassifier", "train_gru_mnist1d", "MNIST1D_GRU_RECIPE"]
+__all__ = ["GRUClassifier"]
 
 
 class GRUClassifier(Module):
@@ -91,43 +92,3 @@ class GRUClassifier(Module):
     def __repr__(self) -> str:
         return (f"GRUClassifier(input_size={self.input_size}, hidden_size="
                 f"{self.gru.hidden_size}, num_classes={self.head.out_features})")  # fmt: skip
-
-
-#: The recipe measured in docs/nn_sequence.md (every value can be overridden).
-MNIST1D_GRU_RECIPE = {
-    "hidden_size": 64,
-    "epochs": 60,
-    "batch_size": 64,
-    "lr": 1e-2,
-    "clip_norm": 1.0,
-    "seed": 0,
-    "dtype": "float32",
-}
-
-
-def train_gru_mnist1d(verbose: bool = True, **overrides):
-    """Train :class:`GRUClassifier` on MNIST-1D (4000 train / 1000 test, generated locally).
-
-    Adam with a cosine schedule, gradient clipping, the parameters of the best
-    validation epoch restored at the end (:class:`gradproof.train.Trainer`).
-    Returns ``(model, history, test_accuracy)``.
-    """
-    from ..data import load_dataset
-    from ..optim import Adam, CosineAnnealingLR
-    from ..train import EpochLogger, Trainer
-
-    unknown = set(overrides) - set(MNIST1D_GRU_RECIPE)
-    if unknown:
-        raise InputError(f"unknown options {sorted(unknown)}; known: {sorted(MNIST1D_GRU_RECIPE)}")
-    cfg = {**MNIST1D_GRU_RECIPE, **overrides}
-    dtype = resolve_dtype(cfg["dtype"])
-    data = load_dataset("mnist1d", dtype=dtype)
-    model = GRUClassifier(1, cfg["hidden_size"], data.num_classes, rng=cfg["seed"], dtype=dtype)
-    optimizer = Adam(model.parameters(), lr=cfg["lr"])
-    scheduler = CosineAnnealingLR(optimizer, T_max=cfg["epochs"])
-    trainer = Trainer(model, optimizer, batch_size=cfg["batch_size"], epochs=cfg["epochs"],
-                      seed=cfg["seed"], scheduler=scheduler, clip_norm=cfg["clip_norm"],
-                      progress=False, hooks=[EpochLogger()] if verbose else [])  # fmt: skip
-    history = trainer.fit(data)
-    _, test_accuracy = trainer.evaluate(data.x_test, data.y_test)
-    return model, history, test_accuracy

@@ -2,7 +2,8 @@
 
 :class:`Trainer` fits a model on a :class:`gradproof.data.Dataset` and can be
 killed and resumed bit for bit from its checkpoints (.npz + JSON, never
-pickled); ``gradproof train`` is its command line (:mod:`gradproof.train.cli`).
+pickled). The recipes that use it, and the ``gradproof train`` command, are in
+:mod:`gradproof.recipes`.
 """
 
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint  # noqa: F401

@@ -1,9 +1,9 @@
-"""``gradproof train KIND --data NAME ...``: train a model from the command line.
+"""``gradproof train KIND --data NAME ...``: the recipes on the command line.
 
-``KIND`` is a sub-choice taken from the registry of :mod:`gradproof.train.kinds`
-(``mlp``; other kinds register themselves from the modules in
-:data:`KIND_MODULES`). Options left out take the kind's defaults for the data
-set, chosen so that e.g. ``gradproof train mlp --data digits`` reaches its
+``KIND`` is one of :data:`KINDS`, the model kinds of the recipe modules
+(``mlp``, ``cnn``, ``gru``), or ``charlm``, which trains on text instead of a
+``--data`` set. Options left out take the kind's defaults for the data set,
+chosen so that e.g. ``gradproof train mlp --data digits`` reaches its
 documented accuracy (docs/train.md). Prints one line per epoch and the final
 test accuracy (``--json``: a JSON summary on stdout, epoch lines on stderr).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import math
 import sys
@@ -23,16 +22,22 @@ from typing import Any
 
 import numpy as np
 
-from .kinds import KINDS, ModelKind
+from .. import optim
+from ..data.sources import DATASETS, load_dataset
+from ..errors import GradproofError
+from ..nn import charlm
+from ..train.history import plot_history
+from ..train.hooks import EpochLogger
+from ..train.trainer import Trainer
+from .cnn import CNN_KIND
+from .gru import GRU_KIND
+from .kind import ModelKind
+from .mlp import MLP_KIND
 
-__all__ = ["register", "KIND_MODULES", "COMMON_DEFAULTS", "OPTIMIZERS", "run"]
+__all__ = ["register", "KINDS", "COMMON_DEFAULTS", "OPTIMIZERS", "run"]
 
-# modules that register model kinds when imported (append yours)
-KIND_MODULES: tuple[str, ...] = (
-    "gradproof.train.kinds",  # mlp
-    "gradproof.nn.cnn_kind",  # cnn
-    "gradproof.nn.sequence_kinds",  # gru
-)
+#: The model kinds trained on a ``--data`` set, by name (add one here to add a sub-choice).
+KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (MLP_KIND, CNN_KIND, GRU_KIND)}
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "epochs": 20,
@@ -57,8 +62,6 @@ SCHEDULES = ("cosine", "none")
 
 
 def _data_choice(text: str) -> str:
-    from ..data.sources import DATASETS
-
     if text in DATASETS or text.endswith(".npz"):
         return text
     raise argparse.ArgumentTypeError(
@@ -146,8 +149,6 @@ def _fill_defaults(args: argparse.Namespace, kind: ModelKind) -> None:
 def _build_optimizer(args: argparse.Namespace, model, steps_per_epoch: int) -> tuple[Any, Any]:
     """The optimizer named by ``--optimizer`` and, for ``--schedule cosine``, a per-step
     cosine decay of the learning rate to 0 over the whole run."""
-    from .. import optim
-
     class_name, extra = OPTIMIZERS[args.optimizer]
     optimizer = getattr(optim, class_name)(
         model.parameters(), lr=args.lr, weight_decay=args.weight_decay, **extra
@@ -182,8 +183,6 @@ def run(args: argparse.Namespace) -> int:
 def _reporting_errors(run_kind: Callable[[argparse.Namespace], int],
                       args: argparse.Namespace) -> int:
     """``run_kind(args)``; a gradproof error is one line on stderr and exit status 2."""
-    from ..errors import GradproofError
-
     try:
         return run_kind(args)
     except GradproofError as exc:
@@ -192,11 +191,6 @@ def _reporting_errors(run_kind: Callable[[argparse.Namespace], int],
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..data.sources import load_dataset
-    from .history import plot_history
-    from .hooks import EpochLogger
-    from .trainer import Trainer
-
     kind = KINDS[args.kind]
     _fill_defaults(args, kind)
     if args.resume and args.checkpoint_dir is None:
@@ -263,14 +257,7 @@ def _options_text(options: dict[str, Any]) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``gradproof train`` with one sub-choice per registered model kind."""
-    for name in KIND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency inside the module
-                raise
-            continue  # a kind not (yet) in this installation
+    """Add ``gradproof train`` with one sub-choice per model kind, and ``charlm``."""
     train = subparsers.add_parser("train", help="train a model on a built-in data set")
     kinds = train.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind in KINDS.values():
@@ -281,8 +268,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         kind.add_arguments(parser)
         parser.set_defaults(func=run)
     # the character-level language model trains on text, not on a --data set
-    from ..nn import charlm
-
     lm = kinds.add_parser("charlm", help="character-level language model on Python's own source",
                           description=charlm.__doc__.splitlines()[0] if charlm.__doc__ else None)
     charlm.add_arguments(lm)

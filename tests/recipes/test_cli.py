@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from gradproof.cli import build_parser, main
-from gradproof.train import cli as train_cli
-from gradproof.train.kinds import KINDS, MLP_KIND, ModelKind, register_kind
+from gradproof.recipes import cli as train_cli
+from gradproof.recipes.kind import ModelKind
+from gradproof.recipes.mlp import MLP_KIND
 
 FAST = ["--data", "spiral", "--epochs", "3", "--no-progress"]
 
@@ -107,7 +108,7 @@ def test_resume_needs_a_checkpoint_dir():
         main(["train", "mlp", *FAST, "--resume"])
 
 
-def test_a_model_kind_can_be_registered_as_a_new_sub_choice(capsys):
+def test_a_model_kind_added_to_the_kinds_is_a_new_sub_choice(capsys, monkeypatch):
     built = []
 
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,19 +121,16 @@ def test_a_model_kind_can_be_registered_as_a_new_sub_choice(capsys):
         return MLP(data.num_features, [args.width], data.num_classes, rng=args.seed,
                    dtype=args.dtype)
 
-    register_kind(ModelKind("toy", "a test kind", add_arguments, build,
-                            defaults={"*": {"width": 7, "epochs": 2}}))
-    try:
-        assert main(["train", "toy", "--data", "spiral", "--no-progress", "--json"]) == 0
-    finally:
-        del KINDS["toy"]
+    monkeypatch.setitem(train_cli.KINDS, "toy", ModelKind(
+        "toy", "a test kind", add_arguments, build, defaults={"*": {"width": 7, "epochs": 2}}))
+    assert main(["train", "toy", "--data", "spiral", "--no-progress", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert built == [7] and summary["kind"] == "toy" and summary["epochs_run"] == 2
     assert np.isfinite(summary["test_loss"])
 
 
-def test_kind_modules_not_installed_are_skipped(monkeypatch):
-    monkeypatch.setattr(train_cli, "KIND_MODULES",
-                        (*train_cli.KIND_MODULES, "gradproof.no_such_kind"))
-    args = build_parser().parse_args(["train", "mlp", "--data", "spiral"])
-    assert args.kind == "mlp"
+def test_every_kind_and_charlm_are_sub_choices_of_train():
+    parser = build_parser()
+    for kind in (*train_cli.KINDS, "charlm"):
+        extra = [] if kind == "charlm" else ["--data", "spiral"]
+        assert parser.parse_args(["train", kind, *extra]).kind == kind
