@@ -24,7 +24,7 @@ import gradproof.nn as nn
 from gradproof import optim
 from gradproof.cli import main
 from gradproof.errors import InputError
-from gradproof.nn.charlm import train_charlm
+from gradproof.recipes.charlm import train_charlm
 from gradproof.train.checkpoint import (
     CheckpointError,
     CheckpointWarning,

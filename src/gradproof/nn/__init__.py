@@ -6,7 +6,7 @@ style); the modules below hold parameters and compose them.
 
 from . import functional, init  # noqa: F401
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh  # noqa: F401
-from .charlm import CharLM, train_charlm  # noqa: F401
+from .charlm import CharLM  # noqa: F401
 from .cnn import CNN1d, SmallCNN  # noqa: F401
 from .containers import Flatten, Residual, Sequential  # noqa: F401
 from .conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d, MaxPool2d  # noqa: F401

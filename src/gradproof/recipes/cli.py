@@ -25,10 +25,10 @@ import numpy as np
 from .. import optim
 from ..data.sources import DATASETS, load_dataset
 from ..errors import GradproofError
-from ..nn import charlm
 from ..train.history import plot_history
 from ..train.hooks import EpochLogger
 from ..train.trainer import Trainer
+from . import charlm
 from .cnn import CNN_KIND
 from .gru import GRU_KIND
 from .kind import ModelKind
