@@ -11,7 +11,6 @@ test accuracy (``--json``: a JSON summary on stdout, epoch lines on stderr).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import sys
@@ -33,6 +32,7 @@ from .cnn import CNN_KIND
 from .gru import GRU_KIND
 from .kind import ModelKind
 from .mlp import MLP_KIND
+from .threads import add_threads_argument, blas_threads
 
 __all__ = ["register", "KINDS", "COMMON_DEFAULTS", "OPTIMIZERS", "run"]
 
@@ -133,9 +133,7 @@ def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", default=None, metavar="PNG", help="save training curves")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--threads", type=_int_at_least(0), default=1,
-                        help="BLAS threads (default 1: fastest for these small matrices, and "
-                             "spinning threads slow a shared machine down); 0 leaves BLAS alone")
+    add_threads_argument(parser)
 
 
 def _fill_defaults(args: argparse.Namespace, kind: ModelKind) -> None:
@@ -159,24 +157,13 @@ def _build_optimizer(args: argparse.Namespace, model, steps_per_epoch: int) -> t
     return optimizer, scheduler
 
 
-def _blas_threads(threads: int) -> contextlib.AbstractContextManager:
-    """Limit BLAS to ``threads`` threads while training (needs threadpoolctl, else a no-op)."""
-    if threads <= 0:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ModuleNotFoundError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
 def run(args: argparse.Namespace) -> int:
     """Load the data, build the model, train, evaluate on the test split; exit status 0.
 
     A gradproof error (a bad option value, a damaged or missing checkpoint, a bad
     data file) is printed as one line naming the cause, exit status 2.
     """
-    with _blas_threads(args.threads):
+    with blas_threads(args.threads):
         return _reporting_errors(_run, args)
 
 
