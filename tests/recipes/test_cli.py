@@ -134,3 +134,26 @@ def test_every_kind_and_charlm_are_sub_choices_of_train():
     for kind in (*train_cli.KINDS, "charlm"):
         extra = [] if kind == "charlm" else ["--data", "spiral"]
         assert parser.parse_args(["train", kind, *extra]).kind == kind
+
+
+@pytest.mark.parametrize("kind", [*train_cli.KINDS, "charlm"])
+def test_every_kind_and_charlm_take_threads_default_one(kind, capsys):
+    parser = build_parser()
+    extra = [] if kind == "charlm" else ["--data", "spiral"]
+    assert parser.parse_args(["train", kind, *extra]).threads == 1
+    assert parser.parse_args(["train", kind, *extra, "--threads", "0"]).threads == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", kind, *extra, "--threads", "-1"])
+    assert "expected an integer >= 0, got '-1'" in capsys.readouterr().err
+
+
+def test_charlm_reports_progress_from_the_first_step(capsys):
+    argv = ["train", "charlm", "--steps", "5", "--hidden", "8", "--embed", "4",
+            "--seq-len", "8", "--batch-size", "2", "--log-every", "2", "--sample-chars", "0",
+            "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("charlm: gru, 1 layer(s) of 8")
+    steps = [line.split()[1] for line in lines if line.startswith("step ")]
+    assert steps == ["1/5", "2/5", "4/5", "5/5"]
+    assert lines[-1].startswith("held-out loss: ")

@@ -36,7 +36,9 @@ from ..nn.charlm import CELLS, CharLM
 from ..nn.dtypes import positive_int
 from ..optim import Adam, CosineAnnealingLR, clip_grad_norm
 from ..train import checkpoint as ckpt
+from ..train.progress import ProgressBar
 from ..train.rngs import set_generator_state
+from .threads import add_threads_argument, blas_threads
 
 __all__ = [
     "DEFAULT_MODULES",
@@ -186,6 +188,7 @@ def train_charlm(
     checkpoint_every: int = 100,
     resume: bool = False,
     allow_fresh: bool = False,
+    progress: bool = True,
 ) -> CharLMResult:
     """Train a :class:`CharLM` on the standard-library corpus; report held-out loss and a sample.
 
@@ -193,6 +196,11 @@ def train_charlm(
     the training text (seeded), minimises the mean next-character loss with
     Adam (cosine schedule over ``steps``, gradient norm clipped to
     ``clip_norm``), and stops after ``steps`` or ``time_limit`` seconds.
+
+    With ``verbose``, a line says what trains, then the loss after step 1 and
+    every ``log_every`` steps (the time so far and per step beside it); with
+    ``progress`` too, a bar on stderr is redrawn every step when stderr is a
+    terminal.
 
     With ``checkpoint_dir`` the run is checkpointed every ``checkpoint_every``
     steps and at the end (model, Adam, schedule, the sampling Generator, the
@@ -248,6 +256,12 @@ def train_charlm(
             step, losses, start = _restore_charlm(found, config, rng, model, optimizer, schedule)
             if verbose:
                 print(f"resumed from step {step} ({found.path})", flush=True)
+    if verbose:
+        print(f"charlm: {cell}, {num_layers} layer(s) of {hidden_size}, vocabulary {len(vocab)}, "
+              f"{len(train_ids):,} training characters; {steps} steps of {batch_size} windows "
+              f"of {seq_len}", flush=True)
+    bar = ProgressBar(steps, "charlm", enabled=verbose and progress)
+    first_step = step
     while step < steps:
         x, y = _windows(train_ids, rng.integers(0, cut - seq_len - 1, size=batch_size), seq_len)
         model.zero_grad()
@@ -257,16 +271,21 @@ def train_charlm(
         optimizer.step()
         schedule.step()
         step += 1
-        if step % log_every == 0 or step == steps:
+        logged = step % log_every == 0 or step == steps
+        if logged:
             losses.append(loss / seq_len)
-            if verbose:
-                print(f"step {step:>5}/{steps}  train loss {loss / seq_len:.3f} nats/char  "
-                      f"{time.perf_counter() - start:.0f}s", flush=True)  # fmt: skip
+        bar.update(step, loss / seq_len)
+        if verbose and (logged or step == first_step + 1):  # the first step says it runs
+            bar.close()
+            elapsed = time.perf_counter() - start
+            print(f"step {step:>5}/{steps}  train loss {loss / seq_len:.3f} nats/char  "
+                  f"{elapsed:.0f}s ({1e3 * elapsed / step:.0f} ms/step)", flush=True)
         stop = time_limit is not None and time.perf_counter() - start > time_limit
         if checkpoint_dir is not None and (step % checkpoint_every == 0 or step == steps or stop):
             ckpt.save_checkpoint(checkpoint_dir, step, state())
         if stop:
             break
+    bar.close()
     seconds = time.perf_counter() - start
     result = CharLMResult(
         model, vocab, heldout_loss(model, test_ids, seq_len),
@@ -316,7 +335,7 @@ _OPTIONS = {
     "heads": "num_heads", "seq_len": "seq_len", "batch_size": "batch_size", "steps": "steps",
     "lr": "lr", "time_limit": "time_limit", "seed": "seed", "dtype": "dtype",
     "sample_chars": "sample_chars", "checkpoint_dir": "checkpoint_dir",
-    "checkpoint_every": "checkpoint_every",
+    "checkpoint_every": "checkpoint_every", "log_every": "log_every",
 }  # fmt: skip
 
 
@@ -345,6 +364,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "error when there is none, unless --allow-fresh)")
     parser.add_argument("--allow-fresh", action="store_true",
                         help="with --resume: start from step 0 when there is no checkpoint")
+    parser.add_argument("--log-every", type=int, default=None, metavar="STEPS",
+                        help="print the loss after step 1 and every STEPS steps (default 100)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (drawn on stderr only when it is a terminal)")
+    add_threads_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -355,7 +379,9 @@ def run(args: argparse.Namespace) -> int:
         options["dtype"] = np.dtype(options["dtype"])
     if args.resume and args.checkpoint_dir is None:
         raise SystemExit("gradproof train charlm: --resume needs --checkpoint-dir")
-    result = train_charlm(**options, resume=args.resume, allow_fresh=args.allow_fresh)
+    with blas_threads(args.threads):
+        result = train_charlm(**options, resume=args.resume, allow_fresh=args.allow_fresh,
+                              progress=not args.no_progress)
     bits = 1 / math.log(2)
     print(f"held-out loss: {result.heldout_loss:.3f} nats/char ({result.heldout_loss * bits:.2f} "
           f"bits/char); unigram: {result.unigram_loss:.3f} nats/char "
