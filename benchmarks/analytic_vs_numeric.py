@@ -10,8 +10,8 @@ backward each, timed and compared with the exact (analytic) gradient:
   (2 forward calls per parameter) and by complex step (1 call per parameter).
 * ``tanh``: an elementwise activation on n elements. Analytic
   ``dout * (1 - out^2)``; the elementwise fast path of ``gradproof.nn.numeric``
-  (central: 2 calls, Richardson: 4, complex step: 1, whatever n); the general
-  numerical VJP (2n calls).
+  (``nn/numeric_layer.py``; central: 2 calls, Richardson: 4, complex step: 1,
+  whatever n); the general numerical VJP (2n calls).
 
 Where a numerical VJP would take more than ``--budget`` seconds it is measured
 on a random sample of coordinates and its full time extrapolated (``est``).
@@ -37,7 +37,7 @@ import numpy as np
 from gradproof.data import load_digits
 from gradproof.nn import MLP
 from gradproof.nn.functional import softmax_loss
-from gradproof.nn.numeric import NumericCostWarning, numeric, numerical_vjp
+from gradproof.nn.numeric_layer import NumericCostWarning, numeric, numerical_vjp
 from gradproof.optim import Adam
 from gradproof.train.trainer import Trainer
 

@@ -1,4 +1,4 @@
-"""gradproof.nn.numeric: the elementwise fast path is taken only where it is right.
+"""gradproof.nn.numeric_layer: the elementwise fast path is taken only where it is right.
 
 Regression for issue 10, item 6: ``numeric(f)`` used to decide "elementwise"
 from a 16-value sample of x, which for x of <= 16 values is a permutation of
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from torch_oracle import assert_close, random_like, to_torch, torch_vjp
 
 from gradproof.errors import InputError
-from gradproof.nn.numeric import NotElementwiseWarning, elementwise_probe, numeric
+from gradproof.nn.numeric_layer import NotElementwiseWarning, elementwise_probe, numeric
 
 
 def _softmax(x):
@@ -72,7 +72,7 @@ def _assert_right(name, layer, x, seed):
     assert_close(dx, t_dx, rtol=1e-5, floor=floor, name=f"{name} dx, x of shape {x.shape}")
 
 
-@pytest.mark.filterwarnings("ignore::gradproof.nn.numeric.NumericCostWarning")
+@pytest.mark.filterwarnings("ignore::gradproof.nn.NumericCostWarning")
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_numeric_gradients_are_right_for_elementwise_and_mixing_functions(name, shape):
@@ -87,8 +87,8 @@ def test_numeric_gradients_are_right_for_elementwise_and_mixing_functions(name, 
     assert len(fell_back) == (not diagonal)
 
 
-@pytest.mark.filterwarnings("ignore::gradproof.nn.numeric.NumericCostWarning")
-@pytest.mark.filterwarnings("ignore::gradproof.nn.numeric.NotElementwiseWarning")
+@pytest.mark.filterwarnings("ignore::gradproof.nn.NumericCostWarning")
+@pytest.mark.filterwarnings("ignore::gradproof.nn.NotElementwiseWarning")
 @settings(max_examples=40, deadline=None)
 @given(name=st.sampled_from(sorted(FUNCTIONS)),
        shape=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple),
@@ -97,8 +97,8 @@ def test_numeric_gradients_are_right_on_any_shape(name, shape, seed):
     _assert_right(name, numeric(FUNCTIONS[name][0], name=name), _x(shape, seed), seed)
 
 
-@pytest.mark.filterwarnings("ignore::gradproof.nn.numeric.NumericCostWarning")
-@pytest.mark.filterwarnings("ignore::gradproof.nn.numeric.NotElementwiseWarning")
+@pytest.mark.filterwarnings("ignore::gradproof.nn.NumericCostWarning")
+@pytest.mark.filterwarnings("ignore::gradproof.nn.NotElementwiseWarning")
 @pytest.mark.parametrize("name, shapes", [
     ("softmax", [(1,), (5,), (1,), (4, 3)]),      # trivially elementwise first, then not
     ("center", [(16,), (17,), (4, 3), (1,)]),
@@ -213,7 +213,7 @@ def test_the_probe_costs_1_plus_log2_n_calls_and_stops_at_the_first_dependency()
     assert len(counted) == 2
 
 
-@pytest.mark.filterwarnings("ignore::gradproof.nn.numeric.NumericCostWarning")
+@pytest.mark.filterwarnings("ignore::gradproof.nn.NumericCostWarning")
 def test_a_decision_made_where_f_is_not_finite_is_not_cached():
     """softmax of NaNs is NaN wherever x moves: nothing shows that it mixes."""
     layer = numeric(_softmax, name="softmax")

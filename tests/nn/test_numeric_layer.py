@@ -1,4 +1,4 @@
-"""gradproof.nn.numeric: a layer whose backward is numerical.
+"""gradproof.nn.numeric_layer: a layer whose backward is numerical.
 
 Checked three ways (check_vjp, torch autograd, a hand-computed case), plus what
 it costs (calls of f counted), its fallbacks and warnings, and that a net with
@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from torch_oracle import assert_close, random_like, torch_vjp
 
 import gradproof
+from gradproof.check.arrays import complex_step, default_step
 from gradproof.errors import InputError, InputTypeError
 from gradproof.nn import MLP
-from gradproof.nn.numeric import NumericCostWarning, numeric
+from gradproof.nn.numeric_layer import NotElementwiseWarning, NumericCostWarning, numeric
 
 # name -> (numpy f, torch f): smooth elementwise functions that accept complex input
 ELEMENTWISE = {
@@ -75,6 +76,30 @@ def test_a_hand_computed_case_x_cubed():
     np.testing.assert_allclose(out, [-8.0, 0.125, 27.0])
     dx = layer.backward(np.array([1.0, 2.0, -1.0]), cache)
     np.testing.assert_allclose(dx, [12.0, 1.5, -27.0], rtol=1e-15)
+
+
+@pytest.mark.parametrize("method, richardson, order", [("central", False, 2),
+                                                       ("central", True, 4),
+                                                       ("complex", False, None)])
+def test_the_default_steps_are_the_checkers_for_float64(method, richardson, order):
+    seen = []
+    layer = numeric(lambda v: seen.append(v.copy()) or np.tanh(v), method=method,
+                    richardson=richardson, elementwise=True)
+    x = np.array([0.5, -3.0])
+    _, cache = layer.forward(x)
+    seen.clear()
+    layer.backward(np.ones(2), cache)
+    if method == "complex":  # every coordinate at once: Im x = t
+        assert complex_step(np.float64) == 1e-20
+        assert np.all(seen[0].imag == 1e-20)
+    else:
+        h = default_step(np.float64, order=order) * np.maximum(np.abs(x), 1.0)
+        assert any(np.array_equal(v, x + h) for v in seen)  # x + h, h taken as representable
+
+
+def test_the_warnings_are_exported_from_gradproof_nn():
+    assert gradproof.nn.NotElementwiseWarning is NotElementwiseWarning
+    assert gradproof.nn.NumericCostWarning is NumericCostWarning
 
 
 @pytest.mark.parametrize("size", [10, 1000, 100_000])

@@ -18,5 +18,5 @@ from .linear import Linear  # noqa: F401
 from .models import MLP, loss_and_backward  # noqa: F401
 from .module import Module, Parameter  # noqa: F401
 from .norm import BatchNorm1d, LayerNorm  # noqa: F401
-from .numeric import NumericCostWarning, numeric  # noqa: F401
+from .numeric_layer import NotElementwiseWarning, NumericCostWarning, numeric  # noqa: F401
 from .sequence import GRU, LSTM, RNN, Embedding, MultiHeadAttention, TransformerBlock  # noqa: F401
