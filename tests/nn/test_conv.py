@@ -86,6 +86,36 @@ def test_conv2d_naive_and_fast_agree(case):
         assert_close(naive, fast, rtol=1e-12, name=name)
 
 
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), spatial=st.sampled_from([1, 2]))
+def test_same_convolutions_by_shifted_copies_match_torch(data, spatial):
+    # stride 1 and pad = k // 2 keep the size: im2col and col2im by shifted copies of the flat
+    # image stack with the padding entries zeroed; images narrower than the kernel included,
+    # the input channel-major (as a previous conv leaves it) or not
+    k = data.draw(st.sampled_from([1, 3, 5, 7]))
+    N, C, Fo = (data.draw(st.integers(1, 3)) for _ in range(3))
+    size = [data.draw(st.integers(1, 6)) for _ in range(spatial)]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((C, N, *size)).swapaxes(0, 1)
+    if data.draw(st.booleans()):
+        x = np.ascontiguousarray(x)
+    w, b = rng.standard_normal((Fo, C, *[k] * spatial)), rng.standard_normal(Fo)
+    forward, backward = {2: (F.conv2d, F.conv2d_backward), 1: (F.conv1d, F.conv1d_backward)}[
+        spatial
+    ]
+    out, cache = forward(x, w, b, stride=1, pad=k // 2)
+    assert out.shape == (N, Fo, *size)
+    dout = random_like(out, seed=4)
+    torch_conv = TF.conv2d if spatial == 2 else TF.conv1d
+    t_out, t_grads = torch_vjp(torch_conv, [x, w, b], dout, kwargs={"padding": k // 2})
+    assert_close(out, t_out, name="out")
+    grads = backward(dout, cache)
+    for name, grad, expected in zip(("dx", "dw", "db"), grads, t_grads):
+        assert_close(grad, expected, name=name)
+    for first, again in zip(grads, backward(dout, cache)):  # the cache survives a backward
+        np.testing.assert_array_equal(first, again)
+
+
 # --- the checker -----------------------------------------------------------------------------
 @settings(max_examples=10, deadline=None)
 @given(conv_cases(max_size=6))
