@@ -3,6 +3,7 @@ then hand-computed cases, torch's own nn.LSTM / nn.GRU, the loss, and bad input.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -159,6 +160,40 @@ def test_a_sequence_of_length_one_is_one_step(seq, step):
     h, _ = LAYERS[seq].forward(x, *rest)
     next_h, _ = LAYERS[step].forward(x[:, 0], *rest)
     np.testing.assert_array_equal(h[:, 0], next_h)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "lstm_step"])
+def test_backward_leaves_the_cache_unchanged_and_repeats_exactly(name):
+    # the scan keeps its states in preallocated buffers and the backward works in place on
+    # its own: a second backward from the same cache must give the same gradients bit for bit
+    layer = LAYERS[name]
+    rng = np.random.default_rng(5)
+    inputs = [rng.standard_normal(s).astype(np.float32) for s in layer.shapes(3, 4, 2, 5)]
+    out, cache = layer.forward(*inputs)
+    douts = tuple(d.astype(np.float32) for d in _douts(out))
+    saved = [np.array(a, copy=True) for a in vars(cache.run).values() if a is not None]
+    first = layer.backward(*douts, cache)
+    second = layer.backward(*douts, cache)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    for before, after in zip(saved, [a for a in vars(cache.run).values() if a is not None]):
+        np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_saturated_gates_give_their_limits_without_warnings(dtype):
+    # pre-activations of +-1000: exp overflows inside the sigmoid, which must give 0 and 1
+    # exactly, no NaN and no RuntimeWarning; the gradients through saturated gates are 0
+    x = np.array([[[1000.0], [-1000.0]]], dtype=dtype)  # N=1, T=2, D=1
+    h0 = np.zeros((1, 1), dtype)
+    Wx, Wh, b = np.ones((1, 4), dtype), np.zeros((1, 4), dtype), np.zeros(4, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h, cache = F.lstm(x, h0, Wx, Wh, b)
+        grads = F.lstm_backward(np.ones_like(h), cache)
+    # step 1: i = f = o = 1, g = 1 -> c = 1, h = tanh(1); step 2: i = f = o = 0, g = -1 -> 0
+    np.testing.assert_allclose(h[0, :, 0], [np.tanh(1.0), 0.0], rtol=1e-6)
+    assert all(np.isfinite(g).all() for g in grads)
 
 
 # --- torch's own modules, weights mapped --------------------------------------------------
