@@ -16,7 +16,6 @@ helpers raise :class:`gradproof.GradientError`, an ``AssertionError``).
 from __future__ import annotations
 
 import argparse
-
 from typing import Any
 
 import pytest
