@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arrays import inner, safe_norm
+from .arrays import complex_step, inner, safe_norm
 
 __all__ = ["Direction", "DirectionResult", "Measurer"]
 
@@ -370,7 +370,7 @@ class Measurer:
         for d in directions:
             x = self.inputs[d.input]
             cdtype = np.complex64 if x.dtype == np.float32 else np.complex128
-            t = 1e-8 if x.dtype == np.float32 else 1e-20
+            t = complex_step(x.dtype)
             xc = x.astype(cdtype) + 1j * (t * d.dense()).astype(x.dtype)
             points.append((d.input, xc))
             effective.append((t, xc.imag.astype(np.float64) / t))
