@@ -15,7 +15,8 @@ __all__ = ["MLP_KIND"]
 
 def _mlp_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=parse_sizes, default=None,
-                        help="hidden layer widths, comma-separated (e.g. 256,256)")
+                        help="hidden layer widths, comma-separated (e.g. 256,256); none: no "
+                             "hidden layer (logistic regression)")
     parser.add_argument("--norm", choices=["none", "batch", "layer"], default=None,
                         help="normalisation after each hidden Linear")
     parser.add_argument("--dropout", type=float, default=None,
