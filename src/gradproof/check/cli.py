@@ -22,6 +22,7 @@ import importlib.util
 import inspect
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import CostWarning
 from .calls import TimeBudgetSpent, time_budget, watching_user_code
 from .usercode import CapturedOutput, Recorded, capture_output, user_traceback
 
@@ -328,8 +330,10 @@ def _run_check(args: argparse.Namespace, outcome: _Outcome) -> None:
                 small = [i for i, x in enumerate(inputs) if np.issubdtype(x.dtype, np.floating)
                          and 0 < x.size <= args.heatmap_limit]
                 if small:
-                    full = check_vjp(forward, backward, *inputs, mode="full", wrt=small,
-                                     executor=executor, **options)
+                    with warnings.catch_warnings():  # asked for by --heatmap-limit: no
+                        warnings.simplefilter("ignore", CostWarning)  # cost warning
+                        full = check_vjp(forward, backward, *inputs, mode="full", wrt=small,
+                                         executor=executor, force_full=True, **options)
     except GradproofError as exc:  # an option or input the checker rejects
         raise UsageError(str(exc)) from exc
     finally:
