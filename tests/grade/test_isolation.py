@@ -50,3 +50,16 @@ def test_killing_its_parent_does_not_stop_the_grading_of_the_others(tmp_path, la
     namespace = launcher == "default" and "unshare" in os.path.basename(_launcher()[0])
     assert killer["relu_forward"] in (("error",) if namespace else ("error", "correct"))
     assert honest == {"relu_forward": "correct", "relu_backward": "correct"}
+
+
+def test_the_child_limits_processes_memory_and_cpu():
+    probe = ("import resource\n"
+             "from gradproof.grade._child import _limit\n"
+             "_limit(64, 100)\n"
+             "print([resource.getrlimit(r)[0] for r in (resource.RLIMIT_NPROC,"
+             " resource.RLIMIT_AS, resource.RLIMIT_CPU)])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    nproc, memory, cpu = json.loads(done.stdout)
+    infinity = -1  # resource.RLIM_INFINITY
+    assert nproc != infinity and memory != infinity and cpu == 100

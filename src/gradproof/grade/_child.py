@@ -125,6 +125,28 @@ def _limit(memory_mb: int, cpu_s: int) -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (OSError, ValueError):
         pass
+    try:  # no fork bomb: a few processes beyond what this user runs now
+        mine = _processes_of(os.getuid())
+        if mine:
+            resource.setrlimit(resource.RLIMIT_NPROC, (mine + 64, mine + 64))
+    except (OSError, ValueError):
+        pass
+
+
+def _processes_of(uid: int) -> int:
+    """How many processes (and threads, as the kernel counts them) ``uid`` runs; 0 if unknown."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields.get("Threads", "1"))
+        except (OSError, KeyError, ValueError):
+            continue
+    return count
 
 
 def _tampered(name: str, changed: list[str]) -> dict:
