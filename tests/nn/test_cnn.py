@@ -237,7 +237,7 @@ def test_model_bad_arguments():
         SmallCNN(kernel_size=4)
     with pytest.raises(InputError, match="too small for 3 poolings"):
         SmallCNN(1, 4, channels=(2, 2, 2))
-    with pytest.raises(InputError, match="dropout must be a probability"):
+    with pytest.raises(InputError, match=r"dropout must be a number in \[0, 1\)"):
         CNN1d(dropout=1.0)
 
 

@@ -152,7 +152,7 @@ def test_loss_function_passes_functions_through_and_rejects_unknown_names():
     [({"activation": "swish"}, InputError, "activation must be one of"),
      ({"activation": ReLU()}, InputTypeError, "activation must be"),
      ({"norm": "group"}, InputError, r"norm must be None or one of \['batch', 'layer'\]"),
-     ({"dropout": 1.0}, InputError, r"dropout must be a probability in \[0, 1\)"),
+     ({"dropout": 1.0}, InputError, r"dropout must be a number in \[0, 1\)"),
      ({"init": "orthogonal"}, InputError, "init must be one of"),
      ({"dtype": np.float16}, InputError, "dtype must be np.float32 or np.float64"),
      ({"hidden_sizes": 8}, InputTypeError, "hidden_sizes must be a sequence"),

@@ -354,7 +354,7 @@ def test_wrong_feature_count_names_in_features_and_the_shape():
      (lambda: Linear(3, 2, init="uniformish"), InputError, "init must be one of"),
      (lambda: Linear(3, 2, dtype=np.int32), InputError, "dtype must be np.float32"),
      (lambda: BatchNorm1d(3, momentum=2), InputError, "momentum must be a number in"),
-     (lambda: LayerNorm(3, eps=-1e-5), InputError, "eps must be a non-negative number")],
+     (lambda: LayerNorm(3, eps=-1e-5), InputError, "eps must be >= 0")],
 )
 def test_bad_constructor_arguments_are_named(build, error, pattern):
     with pytest.raises(error, match=pattern):

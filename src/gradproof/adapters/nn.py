@@ -25,10 +25,17 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_finite
 from ..check import Report, check_vjp
-from ..errors import GradientError, GradproofError, InputError, InputTypeError, describe
+from ..errors import (
+    GradientError,
+    GradproofError,
+    InconclusiveError,
+    InputError,
+    InputTypeError,
+    describe,
+)
 from ..nn.dtypes import to_dtype
-from ..nn.functional._checks import check_finite
 from ..nn.functional.losses import loss_function
 from ..nn.module import Module
 from ..nn.tree import child_path, named_modules
@@ -54,6 +61,11 @@ class LayerCheck:
     def ok(self) -> bool:
         return self.report is None or self.report.ok
 
+    @property
+    def verdict(self) -> str:
+        """``"ok"``, ``"failed"`` or ``"inconclusive"`` (the Report's; ok when skipped)."""
+        return "ok" if self.report is None else self.report.verdict
+
     def failed_inputs(self) -> list[str]:
         if self.report is None:
             return []
@@ -74,18 +86,31 @@ class ModelReport:
 
     @property
     def ok(self) -> bool:
+        """True only when every check is proven ok."""
         return all(c.ok for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        """The worst of the checks' verdicts: ``"failed"``, ``"inconclusive"`` or ``"ok"``."""
+        verdicts = {c.verdict for c in self.checks}
+        return next((v for v in ("failed", "inconclusive") if v in verdicts), "ok")
 
     @property
     def failed(self) -> list[str]:
         """Names of every failing check (culprits and the containers holding them)."""
-        return [c.name for c in self.checks if not c.ok]
+        return [c.name for c in self.checks if c.verdict == "failed"]
+
+    @property
+    def unproven(self) -> list[str]:
+        """Names of the checks that are inconclusive (neither proven right nor wrong)."""
+        return [c.name for c in self.checks if c.verdict == "inconclusive"]
 
     @property
     def culprits(self) -> list[str]:
         """Names of failing checks none of whose children fail."""
         bad = set(self.failed)
-        return [c.name for c in self.checks if not c.ok and not bad.intersection(c.children)]
+        return [c.name for c in self.checks
+                if c.verdict == "failed" and not bad.intersection(c.children)]
 
     def __getitem__(self, name: str) -> LayerCheck:
         for c in self.checks:
@@ -97,9 +122,13 @@ class ModelReport:
         return iter(self.checks)
 
     def raise_if_failed(self) -> ModelReport:
-        """Raise :class:`gradproof.GradientError` (an ``AssertionError``) unless ``ok``."""
-        if not self.ok:
+        """Raise unless ``ok``: :class:`gradproof.GradientError` (an ``AssertionError``)
+        when a check failed, :class:`gradproof.InconclusiveError` when one was not proven."""
+        __tracebackhide__ = True
+        if self.verdict == "failed":
             raise GradientError(str(self), report=self)
+        if self.verdict == "inconclusive":
+            raise InconclusiveError(str(self), report=self)
         return self
 
     def _status(self, c: LayerCheck, culprits: set[str]) -> str:
@@ -107,6 +136,9 @@ class ModelReport:
             return "skipped"
         if c.ok:
             return "OK"
+        if c.verdict == "inconclusive":
+            unproven = ", ".join(c.failed_inputs())
+            return f"INCONCLUSIVE ({unproven})" if unproven else "INCONCLUSIVE"
         if c.name in culprits:
             wrong = ", ".join(c.failed_inputs())
             return f"WRONG ({wrong})" if wrong else "WRONG"
@@ -115,7 +147,8 @@ class ModelReport:
 
     def __str__(self) -> str:
         culprits = set(self.culprits)
-        head = "gradproof check_model: " + ("OK" if self.ok else "FAILED")
+        head = "gradproof check_model: " + {"ok": "OK", "failed": "FAILED"}.get(
+            self.verdict, "INCONCLUSIVE")
         if culprits:
             head += " - wrong: " + ", ".join(
                 f"{n!r} ({self[n].module})" for n in self.culprits
@@ -142,7 +175,7 @@ class ModelReport:
         for c in self.checks:
             if c.note:
                 lines.append(f"note on {c.name!r}: {c.note}")
-        for name in self.culprits:
+        for name in self.culprits + self.unproven:
             c = self[name]
             lines.append("")
             lines.append(f"--- {name!r} ({c.module}) ---")
@@ -154,7 +187,8 @@ class ModelReport:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<gradproof ModelReport ok={self.ok} culprits={self.culprits}>"
+        return (f"<gradproof ModelReport verdict={self.verdict} culprits={self.culprits} "
+                f"unproven={self.unproven}>")
 
 
 # ------------------------------------------------------------------------------

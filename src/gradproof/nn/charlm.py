@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import positive_int
 from ..errors import InputError
 from . import functional as F
-from .dtypes import positive_int, resolve_dtype
+from .dtypes import resolve_dtype
 from .linear import Linear
 from .module import Module
 from .norm import LayerNorm
@@ -49,10 +50,10 @@ class CharLM(Module):
         super().__init__()
         if cell not in CELLS:
             raise InputError(f"cell must be one of {CELLS}, got {cell!r}")
-        V = positive_int(vocab_size, "vocab_size")
-        H = positive_int(hidden_size, "hidden_size")
-        E = positive_int(embed_dim, "embed_dim")
-        L = positive_int(num_layers, "num_layers")
+        V = positive_int("vocab_size", vocab_size)
+        H = positive_int("hidden_size", hidden_size)
+        E = positive_int("embed_dim", embed_dim)
+        L = positive_int("num_layers", num_layers)
         dtype = resolve_dtype(dtype)
         gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
         self.cell = cell

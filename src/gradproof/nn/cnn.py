@@ -20,19 +20,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._validate import boolean, fraction, positive_int
 from ..errors import InputError
 from .activation import ReLU
 from .containers import Flatten, Sequential
 from .conv import Conv1d, Conv2d, MaxPool1d, MaxPool2d
 from .dropout import Dropout
-from .dtypes import (
-    as_generator,
-    check_float_input,
-    drop_probability,
-    flag,
-    positive_int,
-    resolve_dtype,
-)
+from .dtypes import as_generator, check_float_input, resolve_dtype
 from .linear import Linear
 from .module import Module
 
@@ -40,12 +34,12 @@ __all__ = ["SmallCNN", "CNN1d"]
 
 
 def _sizes(name: str, values: Sequence[int]) -> list[int]:
-    return [positive_int(v, f"{name}[{i}]") for i, v in enumerate(values)]
+    return [positive_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
 
 
 def _odd_kernel_size(kernel_size: int) -> int:
     """A positive odd ``kernel_size``, so that padding ``kernel_size // 2`` keeps the size."""
-    kernel_size = positive_int(kernel_size, "kernel_size")
+    kernel_size = positive_int("kernel_size", kernel_size)
     if kernel_size % 2 == 0:
         raise InputError(f"kernel_size must be odd (same padding), got {kernel_size}")
     return kernel_size
@@ -53,7 +47,7 @@ def _odd_kernel_size(kernel_size: int) -> int:
 
 def _head(features: int, num_classes: int, dropout: float, init, gen, dtype) -> list[Module]:
     """``Flatten -> [Dropout] -> Linear``: the classifier on top of the conv blocks."""
-    dropout = drop_probability(dropout)
+    dropout = fraction("dropout", dropout, below_one=True)
     drop = [Dropout(dropout, rng=gen)] if dropout > 0 else []
     return [Flatten(), *drop, Linear(features, num_classes, init=init, rng=gen, dtype=dtype)]
 
@@ -128,8 +122,8 @@ class SmallCNN(_ShapedInput):
         dtype=np.float64,
         input_grad: bool = False,
     ) -> None:
-        in_channels = positive_int(in_channels, "in_channels")
-        num_classes = positive_int(num_classes, "num_classes")
+        in_channels = positive_int("in_channels", in_channels)
+        num_classes = positive_int("num_classes", num_classes)
         hw = (image_size, image_size) if np.isscalar(image_size) else tuple(image_size)
         H, W = _sizes("image_size", hw)
         widths = _sizes("channels", channels)
@@ -149,7 +143,7 @@ class SmallCNN(_ShapedInput):
             layers += [conv, MaxPool2d(2), ReLU()]
             c, H, W = width, H // 2, W // 2
         layers += _head(c * H * W, num_classes, dropout, init, gen, dtype)
-        layers[0].input_grad = flag(input_grad, "input_grad")
+        layers[0].input_grad = boolean("input_grad", input_grad)
         super().__init__(*layers)
         self.input_shape = (in_channels, *hw)
         self.num_classes = num_classes
@@ -197,9 +191,9 @@ class CNN1d(_ShapedInput):
         dtype=np.float64,
         input_grad: bool = False,
     ) -> None:
-        L = positive_int(length, "length")
-        in_channels = positive_int(in_channels, "in_channels")
-        num_classes = positive_int(num_classes, "num_classes")
+        L = positive_int("length", length)
+        in_channels = positive_int("in_channels", in_channels)
+        num_classes = positive_int("num_classes", num_classes)
         widths = _sizes("channels", channels)
         kernel_size = _odd_kernel_size(kernel_size)
         if L >> (len(widths) - 1) < 1:
@@ -216,7 +210,7 @@ class CNN1d(_ShapedInput):
             layers.append(ReLU())
             c = width
         layers += _head(c * size, num_classes, dropout, init, gen, dtype)
-        layers[0].input_grad = flag(input_grad, "input_grad")
+        layers[0].input_grad = boolean("input_grad", input_grad)
         super().__init__(*layers)
         self.input_shape = (in_channels, L)
         self.num_classes = num_classes

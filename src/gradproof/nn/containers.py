@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._validate import upstream
 from ..errors import InputError, InputTypeError, describe
 from .dtypes import check_float_input
-from .functional._checks import upstream
 from .module import Module
 
 __all__ = ["Sequential", "Residual", "Flatten"]

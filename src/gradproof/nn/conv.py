@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import boolean, int_at_least
 from ..errors import InputError, InputTypeError, describe
-from .dtypes import check_float_input, check_memory, flag, resolve_dtype
+from .dtypes import check_float_input, check_memory, resolve_dtype
 from .functional.conv import ConvCache, _conv_backward, _conv_forward
 from .functional.pool import PoolCache, _pool_backward, _pool_forward, _pool_inputs
-from .functional.windows import conv_inputs, int_option
+from .functional.windows import conv_inputs
 from .init import initializer
 from .module import Module, Parameter
 
@@ -32,8 +33,8 @@ def _pair(name: str, value: object) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise InputError(f"{name} must be an int or a pair (height, width), got {value!r}")
-        return int_option(f"{name}[0]", value[0], 1), int_option(f"{name}[1]", value[1], 1)
-    size = int_option(name, value, 1)
+        return int_at_least(f"{name}[0]", value[0], 1), int_at_least(f"{name}[1]", value[1], 1)
+    size = int_at_least(name, value, 1)
     return size, size
 
 
@@ -69,19 +70,19 @@ class _ConvNd(Module):
         if self.spatial == 2:
             kernel = _pair("kernel_size", kernel_size)
         else:
-            kernel = (int_option("kernel_size", kernel_size, 1),)
+            kernel = (int_at_least("kernel_size", kernel_size, 1),)
         super().__init__()
-        self.in_channels = int_option("in_channels", in_channels, 1)
-        self.out_channels = int_option("out_channels", out_channels, 1)
-        self.stride = int_option("stride", stride, 1)
-        self.padding = int_option("padding", padding, 0)
+        self.in_channels = int_at_least("in_channels", in_channels, 1)
+        self.out_channels = int_at_least("out_channels", out_channels, 1)
+        self.stride = int_at_least("stride", stride, 1)
+        self.padding = int_at_least("padding", padding, 0)
         dtype = resolve_dtype(dtype)
         shape = (self.out_channels, self.in_channels, *kernel)
         check_memory(f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
                      f"{kernel})", [shape], dtype)
         self.weight = Parameter(initializer(init)(shape, rng, dtype))
         self.bias = Parameter(np.zeros(self.out_channels, dtype))
-        self.input_grad = flag(input_grad, "input_grad")
+        self.input_grad = boolean("input_grad", input_grad)
         self._cache: ConvCache | None = None
 
     @property
@@ -173,12 +174,12 @@ class _PoolNd(Module):
         if self.spatial == 2:
             self.kernel_size = _pair("kernel_size", kernel_size)
         else:
-            self.kernel_size = (1, int_option("kernel_size", kernel_size, 1))
+            self.kernel_size = (1, int_at_least("kernel_size", kernel_size, 1))
         if stride is None:  # torch's default: one window after the other
             self.stride = self.kernel_size if self.spatial == 2 else self.kernel_size[1]
         else:
             self.stride = (
-                _pair("stride", stride) if self.spatial == 2 else int_option("stride", stride, 1)
+                _pair("stride", stride) if self.spatial == 2 else int_at_least("stride", stride, 1)
             )
         self._cache: PoolCache | None = None
 

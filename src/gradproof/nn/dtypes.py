@@ -1,4 +1,4 @@
-"""The dtype policy of ``gradproof.nn`` and the argument checks every module shares.
+"""The dtype policy of ``gradproof.nn``: what a module computes in, and the checks that hold it.
 
 Policy: a module's dtype is the dtype of its parameters, float32 or float64,
 chosen when it is built (``dtype=``) and changed only by :func:`to_dtype`, which
@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from .._validate import FLOAT_DTYPES
 from ..errors import InputError, InputTypeError, describe
 from .module import Module, Parameter
 from .tree import named_modules
@@ -25,17 +26,11 @@ from .tree import named_modules
 __all__ = [
     "FLOAT_DTYPES",
     "resolve_dtype",
-    "positive_int",
-    "drop_probability",
     "as_generator",
-    "flag",
     "check_memory",
     "check_float_input",
     "to_dtype",
 ]
-
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 def resolve_dtype(dtype, name: str = "dtype") -> np.dtype:
     """``np.dtype(dtype)`` if it is float32 or float64, else an error naming ``name``."""
@@ -46,30 +41,6 @@ def resolve_dtype(dtype, name: str = "dtype") -> np.dtype:
     if resolved not in FLOAT_DTYPES:
         raise InputError(f"{name} must be np.float32 or np.float64, got {resolved}")
     return resolved
-
-
-def positive_int(value, name: str) -> int:
-    """``int(value)`` if it is a positive integer, else an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputTypeError(f"{name} must be a positive int, got {describe(value)}")
-    if value < 1:
-        raise InputError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def drop_probability(value, name: str = "dropout") -> float:
-    """``value`` if it is a number in [0, 1) (a dropout rate), else an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise InputError(f"{name} must be a probability in [0, 1), got {value!r}")
-    return value
-
-
-def flag(value, name: str) -> bool:
-    """``value`` if it is a bool (NumPy's included), else an error naming ``name``:
-    ``bias='no'`` is truthy and would mean the opposite of what it says."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise InputTypeError(f"{name} must be True or False, got {describe(value)}")
 
 
 def check_memory(owner: str, shapes, dtype) -> None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import positive_int
 from ..errors import InputError
-from .dtypes import check_float_input, positive_int, resolve_dtype
+from .dtypes import check_float_input, resolve_dtype
 from .linear import Linear
 from .module import Module
 from .sequence import GRU
@@ -43,9 +44,9 @@ class GRUClassifier(Module):
         dtype=np.float64,
     ):
         super().__init__()
-        self.input_size = positive_int(input_size, "input_size")
-        H = positive_int(hidden_size, "hidden_size")
-        C = positive_int(num_classes, "num_classes")
+        self.input_size = positive_int("input_size", input_size)
+        H = positive_int("hidden_size", hidden_size)
+        C = positive_int("num_classes", num_classes)
         dtype = resolve_dtype(dtype)
         gen = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
         self.gru = GRU(self.input_size, H, rng=gen, dtype=dtype)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import boolean, positive_int, upstream
 from ..errors import InputError
-from .dtypes import check_float_input, check_memory, flag, positive_int, resolve_dtype
-from .functional._checks import upstream
+from .dtypes import check_float_input, check_memory, resolve_dtype
 from .init import initializer
 from .module import Module, Parameter
 
@@ -56,14 +56,14 @@ class Linear(Module):
         input_grad: bool = True,
     ) -> None:
         super().__init__()
-        self.in_features = positive_int(in_features, "in_features")
-        self.out_features = positive_int(out_features, "out_features")
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
         dtype = resolve_dtype(dtype)
         check_memory(f"Linear({self.in_features}, {self.out_features})",
                      [(self.in_features, self.out_features)], dtype)
         make = initializer(init)
         self.weight = Parameter(make((self.in_features, self.out_features), rng, dtype))
-        bias, self.input_grad = flag(bias, "bias"), flag(input_grad, "input_grad")
+        bias, self.input_grad = boolean("bias", bias), boolean("input_grad", input_grad)
         self.bias = Parameter(np.zeros(self.out_features, dtype)) if bias else None
         self._x2: np.ndarray | None = None
         self._x_shape: tuple[int, ...] = ()

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import boolean, fraction, positive_int
 from ..errors import InputError, InputTypeError, describe
 from .activation import activation as make_activation
 from .containers import Sequential
 from .dropout import Dropout
-from .dtypes import as_generator, drop_probability, flag, positive_int, resolve_dtype
+from .dtypes import as_generator, resolve_dtype
 from .functional.losses import LossFunction, loss_function
 from .linear import Linear
 from .module import Module
@@ -83,8 +84,8 @@ class MLP(Sequential):
         dtype=np.float64,
         input_grad: bool = False,
     ) -> None:
-        in_features = positive_int(in_features, "in_features")
-        num_classes = positive_int(num_classes, "num_classes")
+        in_features = positive_int("in_features", in_features)
+        num_classes = positive_int("num_classes", num_classes)
         if isinstance(hidden_sizes, (int, np.integer, str)) or not hasattr(
             hidden_sizes, "__iter__"
         ):
@@ -92,10 +93,10 @@ class MLP(Sequential):
                 f"hidden_sizes must be a sequence of ints like [256, 256], got "
                 f"{describe(hidden_sizes)}"
             )
-        sizes = [positive_int(h, f"hidden_sizes[{i}]") for i, h in enumerate(hidden_sizes)]
+        sizes = [positive_int(f"hidden_sizes[{i}]", h) for i, h in enumerate(hidden_sizes)]
         if norm is not None and norm not in NORMS:
             raise InputError(f"norm must be None or one of {sorted(NORMS)}, got {norm!r}")
-        dropout = drop_probability(dropout)
+        dropout = fraction("dropout", dropout, below_one=True)
         dtype = resolve_dtype(dtype)
         gen = as_generator(rng)
 
@@ -111,7 +112,7 @@ class MLP(Sequential):
             if dropout > 0:
                 layers.append(Dropout(dropout, rng=gen))
         layers.append(Linear(widths[-1], num_classes, init=init, rng=gen, dtype=dtype))
-        layers[0].input_grad = flag(input_grad, "input_grad")
+        layers[0].input_grad = boolean("input_grad", input_grad)
         super().__init__(*layers)
         self.in_features, self.hidden_sizes, self.num_classes = in_features, sizes, num_classes
 

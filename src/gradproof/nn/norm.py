@@ -14,27 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import fraction, non_negative, positive_int
 from ..errors import InputError
 from . import functional as F
-from .dtypes import check_float_input, positive_int, resolve_dtype
+from .dtypes import check_float_input, resolve_dtype
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "LayerNorm"]
-
-
-def _fraction(value, name: str, low_open: bool) -> float:
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
-    if not ok or not (0 < value if low_open else 0 <= value) or not value <= 1:
-        bound = "(0, 1]" if low_open else "[0, 1]"
-        raise InputError(f"{name} must be a number in {bound}, got {value!r}")
-    return float(value)
-
-
-def _non_negative(value, name: str) -> float:
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
-    if not ok or not value >= 0:
-        raise InputError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
 
 
 class _Normalization(Module):
@@ -42,8 +28,8 @@ class _Normalization(Module):
 
     def __init__(self, num_features: int, eps: float, dtype, arg: str) -> None:
         super().__init__()
-        self.num_features = positive_int(num_features, arg)
-        self.eps = _non_negative(eps, "eps")
+        self.num_features = positive_int(arg, num_features)
+        self.eps = non_negative("eps", eps)
         dtype = resolve_dtype(dtype)
         self.gamma = Parameter(np.ones(self.num_features, dtype))
         self.beta = Parameter(np.zeros(self.num_features, dtype))
@@ -88,7 +74,7 @@ class BatchNorm1d(_Normalization):
         self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float64
     ) -> None:
         super().__init__(num_features, eps, dtype, "num_features")
-        self.momentum = _fraction(momentum, "momentum", low_open=False)
+        self.momentum = fraction("momentum", momentum)
         self.running_mean = np.zeros(self.num_features, self.dtype)
         self.running_var = np.ones(self.num_features, self.dtype)
         self._buffers = ["running_mean", "running_var"]

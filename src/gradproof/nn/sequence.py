@@ -20,16 +20,10 @@ import math
 
 import numpy as np
 
+from .._validate import boolean, positive_int
 from ..errors import InputError
 from . import functional as F
-from .dtypes import (
-    as_generator,
-    check_float_input,
-    check_memory,
-    flag,
-    positive_int,
-    resolve_dtype,
-)
+from .dtypes import as_generator, check_float_input, check_memory, resolve_dtype
 from .init import xavier_uniform
 from .module import Module, Parameter
 
@@ -67,8 +61,8 @@ class Embedding(_Stateful):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, *, rng=None, dtype=np.float64):
         super().__init__()
-        V = positive_int(num_embeddings, "num_embeddings")
-        D = positive_int(embedding_dim, "embedding_dim")
+        V = positive_int("num_embeddings", num_embeddings)
+        D = positive_int("embedding_dim", embedding_dim)
         gen, dtype = as_generator(rng), resolve_dtype(dtype)
         check_memory(f"Embedding({V}, {D})", [(V, D)], dtype)
         self.weight = Parameter(gen.standard_normal((V, D)).astype(dtype))
@@ -98,8 +92,8 @@ class _Recurrent(_Stateful):
 
     def __init__(self, input_size: int, hidden_size: int, *, rng=None, dtype=np.float64):
         super().__init__()
-        D = positive_int(input_size, "input_size")
-        H = positive_int(hidden_size, "hidden_size")
+        D = positive_int("input_size", input_size)
+        H = positive_int("hidden_size", hidden_size)
         gen, dtype = as_generator(rng), resolve_dtype(dtype)
         bound = 1.0 / math.sqrt(H)
         G = self.gates
@@ -172,11 +166,11 @@ class MultiHeadAttention(_Stateful):
         self, embed_dim: int, num_heads: int, *, causal: bool = False, rng=None, dtype=np.float64
     ):
         super().__init__()
-        E = positive_int(embed_dim, "embed_dim")
-        h = positive_int(num_heads, "num_heads")
+        E = positive_int("embed_dim", embed_dim)
+        h = positive_int("num_heads", num_heads)
         if E % h:
             raise InputError(f"num_heads must divide embed_dim = {E}, got {h}")
-        self.num_heads, self.causal = h, flag(causal, "causal")
+        self.num_heads, self.causal = h, boolean("causal", causal)
         check_memory(f"MultiHeadAttention({E}, {h})", [(E, E)] * 4, resolve_dtype(dtype))
         _attention_params(self, E, as_generator(rng), resolve_dtype(dtype))
 
@@ -214,14 +208,14 @@ class TransformerBlock(_Stateful):
         dtype=np.float64,
     ):
         super().__init__()
-        E = positive_int(embed_dim, "embed_dim")
-        h = positive_int(num_heads, "num_heads")
+        E = positive_int("embed_dim", embed_dim)
+        h = positive_int("num_heads", num_heads)
         if E % h:
             raise InputError(f"num_heads must divide embed_dim = {E}, got {h}")
-        Fd = positive_int(4 * E if ff_dim is None else ff_dim, "ff_dim")
+        Fd = positive_int("ff_dim", 4 * E if ff_dim is None else ff_dim)
         gen, dtype = as_generator(rng), resolve_dtype(dtype)
         check_memory(f"TransformerBlock({E}, {h}, {Fd})", [(E, E)] * 4 + [(E, Fd)] * 2, dtype)
-        self.num_heads, self.causal = h, flag(causal, "causal")
+        self.num_heads, self.causal = h, boolean("causal", causal)
         self.activation, self.eps = activation, eps
         self.ln1_gamma, self.ln1_beta = Parameter(np.ones(E, dtype)), _zeros((E,), dtype)
         _attention_params(self, E, gen, dtype)

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validate import positive_int
 from ..errors import InputError
 from ..nn import functional as F
 from ..nn.charlm import CELLS, CharLM
-from ..nn.dtypes import positive_int
 from ..optim import Adam, CosineAnnealingLR, clip_grad_norm
 from ..train import checkpoint as ckpt
 from ..train.progress import ProgressBar
@@ -209,10 +209,10 @@ def train_charlm(
     the newest one that loads (damaged ones are moved aside with a warning);
     no usable checkpoint is an error unless ``allow_fresh``.
     """
-    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
-    steps, seq_len = positive_int(steps, "steps"), positive_int(seq_len, "seq_len")
-    batch_size, log_every = positive_int(batch_size, "batch_size"), positive_int(log_every,
-                                                                                 "log_every")
+    checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
+    steps, seq_len = positive_int("steps", steps), positive_int("seq_len", seq_len)
+    batch_size = positive_int("batch_size", batch_size)
+    log_every = positive_int("log_every", log_every)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be an int >= 0, got {seed!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):

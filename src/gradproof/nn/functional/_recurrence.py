@@ -52,14 +52,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..._validate import cache_of, cast_like, expect_dim, float_array, nonempty_time, upstream
 from ...errors import InputError
-from ._checks import cache_of, upstream
-from ._sequence_checks import (
-    cast_like,
-    expect_dim,
-    float_array,
-    nonempty_time,
-)
 
 __all__ = [
     "Cell",

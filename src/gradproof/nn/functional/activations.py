@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..._validate import cache_of, float_array, upstream
 from ...errors import InputError
-from ._checks import cache_of, float_array, upstream
 
 __all__ = [
     "relu",

@@ -22,9 +22,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..._validate import (
+    boolean,
+    cache_of,
+    cast_like,
+    expect_dim,
+    float_array,
+    nonempty_time,
+    positive_int,
+    upstream,
+)
 from ...errors import InputError, InputTypeError, describe
-from ._checks import LAYER_DTYPES, cache_of, check_bool, upstream
-from ._sequence_checks import affine_grads, cast_like, expect_dim, float_array, nonempty_time
+from .temporal import temporal_affine_backward
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -47,7 +56,7 @@ def allowed_pairs(mask, causal: bool, S: int, T: int, batch: tuple[int, ...]) ->
 
     None means every pair. Raises if a query would see no key.
     """
-    causal = check_bool("causal", causal)
+    causal = boolean("causal", causal)
     allowed = None
     if mask is not None:
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
@@ -130,11 +139,7 @@ def scaled_dot_product_attention(
     (..., S, T). Backward: :func:`scaled_dot_product_attention_backward`.
     """
     for name, arr in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(arr, np.ndarray) or arr.dtype not in LAYER_DTYPES:
-            raise InputTypeError(
-                f"{name} must be a float32 or float64 NumPy array, got {describe(arr)}; "
-                f"convert it with {name}.astype(np.float32) (or np.float64)")
-        if arr.ndim < 2:
+        if float_array(name, arr).ndim < 2:
             raise InputError(f"{name} must have shape (..., length, features), got {arr.shape}")
     if k.shape[:-2] != q.shape[:-2] or v.shape[:-2] != q.shape[:-2]:
         raise InputError(
@@ -189,8 +194,7 @@ class MHACache(NamedTuple):
 
 
 def _check_mha(xq, xk, xv, params, num_heads):
-    if isinstance(num_heads, bool) or not isinstance(num_heads, (int, np.integer)):
-        raise InputTypeError(f"num_heads must be a positive int, got {describe(num_heads)}")
+    num_heads = positive_int("num_heads", num_heads)
     if len(params) != len(MHA_PARAMS):
         raise InputError(f"expected the {len(MHA_PARAMS)} parameters {MHA_PARAMS}")
     Wq, Wk, Wv, Wo, bq, bk, bv, bo = params
@@ -246,14 +250,14 @@ def _mha_backward(dout, cache: MHACache, layer: str):
     Wq, Wk, Wv, Wo, bq, bk, bv, bo = cache.params
     merged = cache.merged
     dout = upstream(dout, (*merged.shape[:-1], Wo.shape[1]), np.result_type(merged, Wo, bo), layer)
-    dmerged, dWo, dbo = affine_grads(cache.merged, Wo, dout)
+    dmerged, dWo, dbo = temporal_affine_backward(dout, (merged, Wo, bo))
     num_heads = cache.probs.shape[1]
     dheads = _attend_backward(
         _split_heads(dmerged, num_heads), *cache.heads, cache.probs, cache.scale
     )
     grads_in, grads_w, grads_b = [], [], []
-    for x, W, dhead in zip(cache.inputs, (Wq, Wk, Wv), dheads):
-        dx, dW, db = affine_grads(x, W, _merge_heads(dhead))
+    for x, W, b, dhead in zip(cache.inputs, (Wq, Wk, Wv), (bq, bk, bv), dheads):
+        dx, dW, db = temporal_affine_backward(_merge_heads(dhead), (x, W, b))
         grads_in.append(dx)
         grads_w.append(dW)
         grads_b.append(db)
@@ -261,9 +265,7 @@ def _mha_backward(dout, cache: MHACache, layer: str):
     # ignores: its gradient is exactly zero. Summing dK gives rounding noise
     # (~1e-17) instead, so we return the exact value.
     grads_b[1] = np.zeros_like(bk)
-    grads = (*grads_in, *grads_w, dWo, *grads_b, dbo)
-    likes = (*cache.inputs, *cache.params)
-    return tuple(cast_like(g, like) for g, like in zip(grads, likes))
+    return (*grads_in, *grads_w, dWo, *grads_b, dbo)  # each in its input's dtype
 
 
 def multi_head_attention(

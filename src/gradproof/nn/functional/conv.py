@@ -49,8 +49,9 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..._validate import cache_of, upstream
 from .conv_naive import NaiveConvCache, conv2d_naive, conv2d_naive_backward
-from .windows import Windows, cache_of, conv_inputs, dout_like, param_dict
+from .windows import Windows, conv_inputs, param_dict
 
 __all__ = [
     "conv2d",
@@ -188,11 +189,11 @@ def _conv_backward(
     dout: np.ndarray, cache: ConvCache, input_grad: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """``(dx, dw, db)`` for :func:`_conv_forward`; ``dx`` is None when ``input_grad`` is False."""
-    cols, w4, x_shape, win = cache_of(cache, ConvCache, "conv2d or conv1d")
+    cols, w4, x_shape, win = cache_of(cache, ConvCache, None, "conv2d or conv1d")
     N, F = x_shape[0], w4.shape[0]
     one_d = len(x_shape) == 3
     out_shape = (N, F, win.Wo) if one_d else (N, F, win.Ho, win.Wo)
-    dout = dout_like(dout, out_shape, w4.dtype, "conv1d" if one_d else "conv2d")
+    dout = upstream(dout, out_shape, w4.dtype, "conv1d" if one_d else "conv2d")
     dout4 = dout[:, :, None, :] if one_d else dout
     dout_mat = _by_channel(dout4.astype(w4.dtype, copy=False))  # (F, M), a view if channel-major
     db = dout_mat.sum(axis=1)

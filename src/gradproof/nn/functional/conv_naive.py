@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .windows import Windows, cache_of, conv_inputs, dout_like
+from ..._validate import cache_of, upstream
+from .windows import Windows, conv_inputs
 
 __all__ = ["conv2d_naive", "conv2d_naive_backward"]
 
@@ -78,9 +79,9 @@ def conv2d_naive_backward(
         dx: shape (N, C, H, W); dw: shape (F, C, HH, WW); db: shape (F,);
         each in the dtype of its input.
     """
-    x_shape, xpad, w, win = cache_of(cache, NaiveConvCache, "conv2d_naive")
+    x_shape, xpad, w, win = cache_of(cache, NaiveConvCache, None, "conv2d_naive")
     N, F = x_shape[0], w.shape[0]
-    dout = dout_like(dout, (N, F, win.Ho, win.Wo), w.dtype, "conv2d_naive")
+    dout = upstream(dout, (N, F, win.Ho, win.Wo), w.dtype, "conv2d_naive")
     dxpad = np.zeros_like(xpad)
     dw = np.zeros_like(w)
     for n in range(N):

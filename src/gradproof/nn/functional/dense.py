@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
+from ..._validate import affine_cache, check_shape, float_array, upstream
 from ...errors import InputError, InputTypeError, describe
-from ._checks import affine_cache, check_shape, float_array, upstream
 
 __all__ = [
     "affine",

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._validate import cache_of, check_options, float_array, upstream
 from ...errors import InputError, InputTypeError, describe
-from ._checks import cache_of, check_options, float_array, upstream
 
 __all__ = ["dropout", "dropout_backward", "dropout_forward"]
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._validate import float_array, index_array, upstream
 from ...errors import InputError, InputTypeError, describe
-from ._checks import upstream
-from ._sequence_checks import float_array, index_array
 
 __all__ = [
     "embedding",

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from ..._validate import check_finite, check_shape, float_array
 from ...errors import InputError, InputTypeError, describe
-from ._checks import check_finite, check_shape, float_array
 from .activations import logistic
 
 __all__ = [

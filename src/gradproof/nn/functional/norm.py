@@ -52,8 +52,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._validate import (
+    boolean,
+    cache_of,
+    check_options,
+    check_shape,
+    choice,
+    float_array,
+    fraction,
+    non_negative,
+    upstream,
+)
 from ...errors import InputError, InputTypeError, describe
-from ._checks import cache_of, check_bool, check_options, check_shape, float_array, upstream
 
 __all__ = [
     "batchnorm",
@@ -176,16 +186,8 @@ def _options(param: object, name: str, allowed) -> dict:
     return param
 
 
-def _number(param: dict, name: str, key: str, default: float, low: float, high: float) -> float:
-    value = param.get(key, default)
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not (low <= value <= high):
-        raise InputError(f"{name}[{key!r}] must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
-
-
 def _eps(param: object, name: str) -> float:
-    return _number(_options(param, name, LN_PARAM_KEYS), name, "eps", 1e-5, 0.0, math.inf)
+    return non_negative(f"{name}['eps']", _options(param, name, LN_PARAM_KEYS).get("eps", 1e-5))
 
 
 def _running(bn_param: dict, key: str, C: int, dtype: np.dtype) -> np.ndarray:
@@ -221,16 +223,14 @@ def _channel_params(gamma, beta, C: int, meaning: str):
 def _batch_stats_forward(layer, x, gamma, beta, bn_param, axes):
     """Batch norm over ``axes`` with channels on axis 1; updates the running statistics."""
     param = _options(bn_param, "bn_param", BN_PARAM_KEYS)
-    mode = param.get("mode")
-    if mode not in ("train", "test"):
-        raise InputError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
-    eps = _number(param, "bn_param", "eps", 1e-5, 0.0, math.inf)
-    momentum = _number(param, "bn_param", "momentum", 0.9, 0.0, 1.0)
+    mode = choice("bn_param['mode']", param.get("mode"), ("train", "test"))
+    eps = non_negative("bn_param['eps']", param.get("eps", 1e-5))
+    momentum = fraction("bn_param['momentum']", param.get("momentum", 0.9))
     C = x.shape[1]
     shape = (1, C) + (1,) * (x.ndim - 2)  # broadcasts a per-channel (C,) array against x
     running_mean = _running(param, "running_mean", C, x.dtype)
     running_var = _running(param, "running_var", C, x.dtype)
-    unbiased = check_bool("bn_param['unbiased_running_var']",
+    unbiased = boolean("bn_param['unbiased_running_var']",
                           param.get("unbiased_running_var", False))
     if mode == "train":
         if x.size == 0:

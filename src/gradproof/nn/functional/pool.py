@@ -32,7 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .windows import Windows, cache_of, dout_like, float_input, int_option, param_dict, windows_fit
+from ..._validate import cache_of, float_array, int_at_least, upstream
+from .windows import Windows, param_dict, windows_fit
 
 __all__ = [
     "max_pool2d",
@@ -69,18 +70,18 @@ def _pool_inputs(x: object, kh: object, kw: object, stride: object, spatial: int
     ``stride`` is an int, or for images a pair (rows, columns).
     """
     if spatial == 2:
-        x = float_input("x", x, 4, "(N, C, H, W)")
-        kh = int_option("pool_height", kh, 1)
-        kw = int_option("pool_width", kw, 1)
+        x = float_array("x", x, "(N, C, H, W)")
+        kh = int_at_least("pool_height", kh, 1)
+        kw = int_at_least("pool_width", kw, 1)
         if isinstance(stride, tuple) and len(stride) == 2:
-            sh, sw = (int_option(f"stride[{i}]", s, 1) for i, s in enumerate(stride))
+            sh, sw = (int_at_least(f"stride[{i}]", s, 1) for i, s in enumerate(stride))
         else:
-            sh = sw = int_option("stride", stride, 1)
+            sh = sw = int_at_least("stride", stride, 1)
         win = Windows(x.shape[2], x.shape[3], kh, kw, sh, sw)
         return x, windows_fit(win, x.shape, "pool_height/pool_width", 2)
-    x = float_input("x", x, 3, "(N, C, L)")
-    k = int_option("pool_size", kw, 1)
-    s = int_option("stride", stride, 1)
+    x = float_array("x", x, "(N, C, L)")
+    k = int_at_least("pool_size", kw, 1)
+    s = int_at_least("stride", stride, 1)
     win = Windows(1, x.shape[2], 1, k, 1, s)
     return x[:, :, None, :], windows_fit(win, x.shape, "pool_size", 1)
 
@@ -131,12 +132,12 @@ def _pool_forward(x: np.ndarray, x4: np.ndarray, win: Windows, kind: str):
 
 def _pool_backward(dout: np.ndarray, cache: PoolCache, kind: str) -> np.ndarray:
     """dx: ``dout`` sent back through the window views (accumulated where windows overlap)."""
-    cache = cache_of(cache, PoolCache, f"{kind}_pool2d or {kind}_pool1d")
+    cache = cache_of(cache, PoolCache, None, f"{kind}_pool2d or {kind}_pool1d")
     _, x_shape, x4, win, beats = cache
     N, C = x_shape[:2]
     one_d = len(x_shape) == 3
     out_shape = (N, C, win.Wo) if one_d else (N, C, win.Ho, win.Wo)
-    dout = dout_like(dout, out_shape, x4.dtype, f"{kind}_pool{1 if one_d else 2}d")
+    dout = upstream(dout, out_shape, x4.dtype, f"{kind}_pool{1 if one_d else 2}d")
     dout4 = (dout[:, :, None, :] if one_d else dout).astype(x4.dtype, copy=False)
     dx4 = _gradient_buffer(x4, win)
     if kind == "max":

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._validate import expect_dim, float_array
 from ._recurrence import (
     CELLS,
     ScanCache,
@@ -32,7 +33,6 @@ from ._recurrence import (
     scan_backward,
     scan_forward,
 )
-from ._sequence_checks import expect_dim, float_array
 
 __all__ = [
     "rnn_step",

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import InputError
-from ._checks import affine_cache, check_finite, upstream
-from ._sequence_checks import (
-    affine_grads,
+from ..._validate import (
+    affine_cache,
     bool_mask,
-    cast_like,
+    check_finite,
     expect_dim,
     float_array,
     index_array,
     nonempty_time,
+    upstream,
 )
+from ...errors import InputError
+from .dense import affine_backward
 
 __all__ = [
     "temporal_affine",
@@ -50,8 +51,10 @@ def temporal_affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray
     """
     x, w, b = affine_cache(cache, "temporal_affine", x_ndim=3)
     dout = upstream(dout, (*x.shape[:-1], w.shape[1]), np.result_type(x, w, b), "temporal_affine")
-    dx, dw, db = affine_grads(x, w, dout)
-    return cast_like(dx, x), cast_like(dw, w), cast_like(db, b)
+    N, T, D = x.shape
+    # the same affine map at N*T rows: its gradients are affine's, rows and columns kept
+    dx, dw, db = affine_backward(dout.reshape(N * T, w.shape[1]), (x.reshape(N * T, D), w, b))
+    return dx.reshape(x.shape), dw, db
 
 
 temporal_affine_forward = temporal_affine

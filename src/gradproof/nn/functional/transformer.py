@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..._validate import cache_of, upstream
 from ...errors import InputError, InputTypeError, describe
-from ._checks import cache_of, upstream
 from .activations import gelu, gelu_backward, relu, relu_backward
 from .attention import multi_head_attention, multi_head_attention_backward
 from .norm import layernorm, layernorm_backward

@@ -21,14 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..._validate import check_options, float_array, int_at_least, same_dtype
 from ...errors import InputError, InputTypeError, describe
-from ._checks import cache_of as _cache_of
-from ._checks import check_options, float_array, upstream
 
 __all__: list[str] = []  # helpers for conv.py and pool.py, not part of the public API
-
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 @dataclass(frozen=True)
 class Windows:
@@ -85,30 +81,6 @@ class Windows:
 
 
 # --- argument checks ---------------------------------------------------------------
-def int_option(name: str, value: object, minimum: int) -> int:
-    """``value`` as an int if it is an int ``>= minimum``, else an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputTypeError(f"{name} must be an int >= {minimum}, got {describe(value)}")
-    if value < minimum:
-        raise InputError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def float_input(name: str, value: object, ndim: int, layout: str) -> np.ndarray:
-    """Check that ``value`` is a float32/float64 array with ``ndim`` axes named by ``layout``."""
-    return float_array(name, value, layout)
-
-
-def same_dtype(reference: np.ndarray, **others: np.ndarray) -> None:
-    """Raise unless every array in ``others`` has ``reference``'s dtype (names the culprit)."""
-    for name, value in others.items():
-        if value.dtype != reference.dtype:
-            raise InputTypeError(
-                f"{name} must have the dtype of x ({reference.dtype}), got {value.dtype}; "
-                f"cast it with {name}.astype(np.{reference.dtype})"
-            )
-
-
 def windows_fit(win: Windows, x_shape: tuple[int, ...], window: str, spatial: int) -> Windows:
     """Raise unless at least one window fits in the padded input; return ``win``.
 
@@ -129,16 +101,6 @@ def windows_fit(win: Windows, x_shape: tuple[int, ...], window: str, spatial: in
     return win
 
 
-def dout_like(dout: object, shape: tuple[int, ...], dtype: np.dtype, layer: str) -> np.ndarray:
-    """Check an upstream gradient: a float array with the shape and dtype of ``layer``'s output."""
-    return upstream(dout, shape, dtype, layer)
-
-
-def cache_of(cache: object, kind: type, forward: str) -> object:
-    """Return ``cache`` if it is a ``kind``, else say which forward makes it."""
-    return _cache_of(cache, kind, None, forward)
-
-
 _CONV_LAYOUTS = {  # spatial axes -> (x layout, w layout)
     2: ("(N, C, H, W)", "(F, C, HH, WW)"),
     1: ("(N, C, L)", "(F, C, K)"),
@@ -155,8 +117,8 @@ def conv_inputs(
     width only).
     """
     x_layout, w_layout = _CONV_LAYOUTS[spatial]
-    x = float_input("x", x, spatial + 2, x_layout)
-    w = float_input("w", w, spatial + 2, w_layout)
+    x = float_array("x", x, x_layout)
+    w = float_array("w", w, w_layout)
     b = float_array("b", b, "(F,)")
     same_dtype(x, w=w, b=b)
     if x.shape[1] == 0:
@@ -174,8 +136,8 @@ def conv_inputs(
         raise InputError(
             f"b must have shape (F,) = ({w.shape[0]},) with F = w.shape[0], got {b.shape}"
         )
-    s = int_option("stride", stride, 1)
-    p = int_option("pad", pad, 0)
+    s = int_at_least("stride", stride, 1)
+    p = int_at_least("pad", pad, 0)
     if spatial == 1:
         x, w = x[:, :, None, :], w[:, :, None, :]
         win = Windows(1, x.shape[3], 1, w.shape[3], 1, s, 0, p)
