@@ -17,7 +17,7 @@ check                          accepts
 :func:`upstream`               an upstream gradient with the output's shape, dtype
 :func:`positive_int`           an int >= 1 (:func:`int_at_least`: >= any bound)
 :func:`real`                   a finite real number (bools refused)
-:func:`non_negative`           a finite number >= 0
+:func:`non_negative`           a finite number >= 0 (:func:`positive`: > 0)
 :func:`fraction`               a number in [0, 1] (or [0, 1))
 :func:`optional_positive`      None or a number > 0
 :func:`boolean`                True or False (NumPy's too)
@@ -58,6 +58,7 @@ __all__ = [
     "int_at_least",
     "real",
     "non_negative",
+    "positive",
     "fraction",
     "optional_positive",
     "boolean",
@@ -339,6 +340,14 @@ def non_negative(name: str, value: object, *, owner: object = None) -> float:
     value = real(name, value, owner=owner)
     if value < 0:
         raise InputError(f"{_who(name, owner)} must be >= 0, got {value}")
+    return value
+
+
+def positive(name: str, value: object, *, owner: object = None) -> float:
+    """A finite float ``> 0`` (a scale, a learning rate that must move)."""
+    value = real(name, value, owner=owner)
+    if not value > 0:
+        raise InputError(f"{_who(name, owner)} must be a positive number, got {value}")
     return value
 
 

@@ -174,10 +174,10 @@ def test_scheduler_needs_a_gradproof_optimizer():
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda o: StepLR(o, step_size=0), "step_size must be >= 1"),
-        (lambda o: StepLR(o, step_size=2.5), "step_size must be an integer"),
+        (lambda o: StepLR(o, step_size=0), "step_size must be a positive int"),
+        (lambda o: StepLR(o, step_size=2.5), "step_size must be a positive int"),
         (lambda o: ExponentialLR(o, gamma=-0.5), "gamma must be >= 0"),
-        (lambda o: CosineAnnealingLR(o, T_max=0), "T_max must be >= 1"),
+        (lambda o: CosineAnnealingLR(o, T_max=0), "T_max must be a positive int"),
         (lambda o: LinearLR(o, start_factor=0.0), r"start_factor must be in \(0, 1\]"),
         (lambda o: LinearLR(o, end_factor=1.5), r"end_factor must be in \[0, 1\]"),
         (lambda o: warmup_cosine(o, 10, 10), "total_steps must be > warmup_steps"),

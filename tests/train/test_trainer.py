@@ -128,7 +128,7 @@ def test_other_losses_train_too():
         ({"model": "mlp"}, InputTypeError, "model must be a gradproof.nn.Module"),
         ({"optimizer": object()}, InputTypeError, "optimizer must have a step"),
         ({"scheduler": 3}, InputTypeError, "scheduler must have a step"),
-        ({"scheduler_interval": "batch"}, InputError, "scheduler_interval must be one of"),
+        ({"scheduler_interval": "batch"}, InputError, "scheduler_interval must be 'epoch' or 'step'"),
         ({"batch_size": 0}, InputError, "batch_size must be None or a positive int"),
         ({"clip_norm": -1.0}, InputError, "clip_norm"),
         ({"loss": "hinge"}, InputError, "loss must be one of"),

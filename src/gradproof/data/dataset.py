@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .._validate import fraction
 from ..errors import InputError, InputTypeError, describe
 
 __all__ = [
@@ -169,14 +170,6 @@ def standardize(data: Dataset) -> Dataset:
                             for s in ("train", "val", "test")})
 
 
-def _fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise InputTypeError(f"{name} must be a number in [0, 1), got {describe(value)}")
-    if not 0 <= value < 1:
-        raise InputError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
-
-
 def _split_indices(y: np.ndarray, val_fraction: float, test_fraction: float,
                    rng: np.random.Generator, stratify: bool) -> tuple[np.ndarray, ...]:
     """Index arrays (train, val, test) of exactly round(fraction * N) test and val examples.
@@ -222,8 +215,8 @@ def train_val_test_split(
     ``y.max() + 1``.
     """
     x, y = check_data(x, y, name)
-    val_fraction = _fraction(val_fraction, "val_fraction")
-    test_fraction = _fraction(test_fraction, "test_fraction")
+    val_fraction = fraction("val_fraction", val_fraction, below_one=True)
+    test_fraction = fraction("test_fraction", test_fraction, below_one=True)
     if val_fraction + test_fraction >= 1:
         raise InputError(
             f"val_fraction + test_fraction must be < 1 to leave training data, got "

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import positive_int
 from ..errors import InputError, InputTypeError, describe
 from ..nn.activation import ReLU, Sigmoid, Tanh
 from ..nn.module import Module
@@ -183,14 +184,6 @@ class RunRecord:
         return "\n".join(lines)
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputTypeError(f"{name} must be a positive int, got {describe(value)}")
-    if value < 1:
-        raise InputError(f"{name} must be a positive int, got {value}")
-    return int(value)
-
-
 class Diagnostics:
     """A trainer hook (and a helper for hand-written loops) that fills a :class:`RunRecord`.
 
@@ -202,9 +195,9 @@ class Diagnostics:
     """
 
     def __init__(self, every: int = 1, window: int = 10, bins: int = 30) -> None:
-        self.every = _positive_int(every, "every")
-        self.window = _positive_int(window, "window")
-        self.bins = _positive_int(bins, "bins")
+        self.every = positive_int("every", every)
+        self.window = positive_int("window", window)
+        self.bins = positive_int("bins", bins)
         self.record = RunRecord()
         self.model: Module | None = None
         self._count = 0  # steps seen

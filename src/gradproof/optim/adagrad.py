@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import nonnegative
+from .._validate import non_negative
 from ._inplace import add_scaled_, state_buffer, with_weight_decay
 from .optimizer import Optimizer, ParamsArg
 
@@ -33,11 +33,11 @@ class AdaGrad(Optimizer):
     """
 
     options = {
-        "lr": nonnegative,
-        "lr_decay": nonnegative,
-        "weight_decay": nonnegative,
-        "initial_accumulator_value": nonnegative,
-        "eps": nonnegative,
+        "lr": non_negative,
+        "lr_decay": non_negative,
+        "weight_decay": non_negative,
+        "initial_accumulator_value": non_negative,
+        "eps": non_negative,
     }
     state_names = ("sum",)
     nonnegative_state = ("sum",)

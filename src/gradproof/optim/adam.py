@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from ._checks import betas, flag, nonnegative
+from .._validate import boolean, fraction, non_negative
+from ..errors import InputError, InputTypeError, describe
 from ._inplace import ema_, state_buffer, with_weight_decay
 from .optimizer import Optimizer, ParamsArg
 
 __all__ = ["Adam", "AdamW"]
+
+
+def betas(name: str, value: Any, *, owner: object = None) -> tuple[float, float]:
+    """Two floats, each in [0, 1): Adam's moment decay rates."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InputTypeError(
+            f"{owner}: {name} must be a pair (beta1, beta2), got {describe(value)}"
+        )
+    pair = tuple(value)
+    if len(pair) != 2:
+        raise InputError(f"{owner}: {name} must be a pair (beta1, beta2), got {len(pair)} values")
+    beta1, beta2 = (fraction(f"{name}[{i}]", beta, below_one=True, owner=owner)
+                    for i, beta in enumerate(pair))
+    return beta1, beta2
 
 
 class Adam(Optimizer):
@@ -38,11 +54,11 @@ class Adam(Optimizer):
     """
 
     options = {
-        "lr": nonnegative,
+        "lr": non_negative,
         "betas": betas,
-        "eps": nonnegative,
-        "weight_decay": nonnegative,
-        "amsgrad": flag,
+        "eps": non_negative,
+        "weight_decay": non_negative,
+        "amsgrad": boolean,
     }
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     nonnegative_state = ("exp_avg_sq", "max_exp_avg_sq")

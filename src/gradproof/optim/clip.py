@@ -7,9 +7,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .._validate import non_negative, real
 from ..errors import InputError
 from ..nn.module import Parameter
-from ._checks import as_parameter_list, nonnegative, real
+from .optimizer import as_parameter_list
 
 __all__ = ["clip_grad_norm"]
 
@@ -44,7 +45,7 @@ def clip_grad_norm(
         The total norm of the gradients *before* clipping, a Python float.
     """
     params = as_parameter_list(parameters, "parameters", "clip_grad_norm")
-    max_norm = nonnegative(max_norm, "max_norm", "clip_grad_norm")
+    max_norm = non_negative("max_norm", max_norm, owner="clip_grad_norm")
     p = _norm_order(norm_type)
     grads = [param.grad for param in params if param.grad is not None]
     total = _global_norm(grads, p)
@@ -63,7 +64,7 @@ def clip_grad_norm(
 def _norm_order(norm_type: float) -> float:
     if norm_type == math.inf:
         return math.inf
-    p = real(norm_type, "norm_type", "clip_grad_norm")
+    p = real("norm_type", norm_type, owner="clip_grad_norm")
     if p <= 0:
         raise InputError(f"clip_grad_norm: norm_type must be > 0 or inf, got {norm_type}")
     return p

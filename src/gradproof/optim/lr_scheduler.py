@@ -19,8 +19,8 @@ import bisect
 import math
 from typing import Any
 
+from .._validate import check_options, non_negative, positive_int, real
 from ..errors import InputError, InputTypeError, describe
-from ._checks import nonnegative, positive_int, real, reject_unknown
 from .optimizer import Optimizer
 
 __all__ = [
@@ -81,8 +81,8 @@ class LRScheduler:
                 f"{owner}: state must be the state_dict() of a {type(self).__name__}, "
                 f"got {describe(state)}"
             )
-        reject_unknown([k for k in state if k not in ("scheduler", "last_epoch", "base_lrs")],
-                       ["scheduler", "last_epoch", "base_lrs"], owner)
+        check_options(owner, state, ["scheduler", "last_epoch", "base_lrs"], kind="key",
+                      error=InputTypeError)
         epoch, base_lrs = state.get("last_epoch"), state.get("base_lrs")
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise InputError(f"{owner}: last_epoch must be an integer >= 0, got {epoch!r}")
@@ -91,7 +91,8 @@ class LRScheduler:
                 f"{owner}: base_lrs must be a list of {len(self.base_lrs)} learning rates, "
                 f"got {describe(base_lrs)}"
             )
-        self.base_lrs = [nonnegative(lr, f"base_lrs[{i}]", owner) for i, lr in enumerate(base_lrs)]
+        self.base_lrs = [non_negative(f"base_lrs[{i}]", lr, owner=owner)
+                         for i, lr in enumerate(base_lrs)]
         self.last_epoch = epoch
         self._apply()
 
@@ -108,8 +109,8 @@ class StepLR(LRScheduler):
     """``lr = base_lr * gamma ** (epoch // step_size)`` (torch's StepLR)."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        self.step_size = positive_int(step_size, "step_size", "StepLR")
-        self.gamma = nonnegative(gamma, "gamma", "StepLR")
+        self.step_size = positive_int("step_size", step_size, owner="StepLR")
+        self.gamma = non_negative("gamma", gamma, owner="StepLR")
         super().__init__(optimizer)
 
     def _lr(self, base_lr: float, epoch: int) -> float:
@@ -120,7 +121,7 @@ class ExponentialLR(LRScheduler):
     """``lr = base_lr * gamma ** epoch`` (torch's ExponentialLR)."""
 
     def __init__(self, optimizer: Optimizer, gamma: float):
-        self.gamma = nonnegative(gamma, "gamma", "ExponentialLR")
+        self.gamma = non_negative("gamma", gamma, owner="ExponentialLR")
         super().__init__(optimizer)
 
     def _lr(self, base_lr: float, epoch: int) -> float:
@@ -135,8 +136,8 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):  # noqa: N803
-        self.T_max = positive_int(T_max, "T_max", "CosineAnnealingLR")
-        self.eta_min = nonnegative(eta_min, "eta_min", "CosineAnnealingLR")
+        self.T_max = positive_int("T_max", T_max, owner="CosineAnnealingLR")
+        self.eta_min = non_negative("eta_min", eta_min, owner="CosineAnnealingLR")
         super().__init__(optimizer)
 
     def _lr(self, base_lr: float, epoch: int) -> float:
@@ -159,13 +160,13 @@ class LinearLR(LRScheduler):
         end_factor: float = 1.0,
         total_iters: int = 5,
     ):
-        self.start_factor = real(start_factor, "start_factor", "LinearLR")
+        self.start_factor = real("start_factor", start_factor, owner="LinearLR")
         if not 0 < self.start_factor <= 1:
             raise InputError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
-        self.end_factor = real(end_factor, "end_factor", "LinearLR")
+        self.end_factor = real("end_factor", end_factor, owner="LinearLR")
         if not 0 <= self.end_factor <= 1:
             raise InputError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
-        self.total_iters = positive_int(total_iters, "total_iters", "LinearLR")
+        self.total_iters = positive_int("total_iters", total_iters, owner="LinearLR")
         super().__init__(optimizer)
 
     def _lr(self, base_lr: float, epoch: int) -> float:
@@ -197,7 +198,7 @@ class SequentialLR(LRScheduler):
                 f"SequentialLR: milestones must have len(schedulers) - 1 == "
                 f"{len(schedulers) - 1} entries, got {len(milestones)}"
             )
-        milestones = [positive_int(m, f"milestones[{i}]", "SequentialLR")
+        milestones = [positive_int(f"milestones[{i}]", m, owner="SequentialLR")
                       for i, m in enumerate(milestones)]
         if any(a >= b for a, b in zip(milestones, milestones[1:])):
             raise InputError(f"SequentialLR: milestones must increase, got {milestones}")
@@ -225,8 +226,8 @@ def warmup_cosine(
     (the first step uses ``base_lr / warmup_steps``). The lr is ``base_lr`` at
     ``warmup_steps`` and ``eta_min`` at ``total_steps``.
     """
-    warmup_steps = positive_int(warmup_steps, "warmup_steps", "warmup_cosine")
-    total_steps = positive_int(total_steps, "total_steps", "warmup_cosine")
+    warmup_steps = positive_int("warmup_steps", warmup_steps, owner="warmup_cosine")
+    total_steps = positive_int("total_steps", total_steps, owner="warmup_cosine")
     if total_steps <= warmup_steps:
         raise InputError(
             f"warmup_cosine: total_steps must be > warmup_steps == {warmup_steps}, "

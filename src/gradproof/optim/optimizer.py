@@ -38,21 +38,24 @@ NaN or infinity reaches the parameters through a gradient.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .._validate import check_options, non_negative
 from ..errors import InputError, InputTypeError, describe
 from ..nn.module import Module, Parameter
-from ._checks import Check, as_parameter_list, nonnegative, reject_unknown
 
 __all__ = ["Optimizer", "ParamsArg", "NonFiniteGradientWarning", "ON_NONFINITE"]
 
 ParamsArg = Iterable[Parameter] | Iterable[dict[str, Any]]
 STATE_FORMAT = 1
 # Keys a group may carry besides the options: schedulers record the lr they started from.
-EXTRA_GROUP_KEYS: dict[str, Check] = {"initial_lr": nonnegative}
+#: an option's check: ``check(name, value, owner=...)`` returns the value normalised
+Check = Callable[..., Any]
+
+EXTRA_GROUP_KEYS: dict[str, Check] = {"initial_lr": non_negative}
 ON_NONFINITE = ("raise", "skip")
 
 
@@ -70,7 +73,8 @@ class Optimizer:
     def __init__(self, params: ParamsArg, defaults: dict[str, Any], unknown: dict[str, Any],
                  on_nonfinite: str = "raise"):
         owner = type(self).__name__
-        reject_unknown(unknown, [*self.options, "on_nonfinite"], owner)
+        check_options(owner, unknown, [*self.options, "on_nonfinite"], kind="option",
+                      error=InputTypeError)
         if on_nonfinite not in ON_NONFINITE:
             raise InputError(f"{owner}: on_nonfinite must be one of {ON_NONFINITE}, got "
                              f"{on_nonfinite!r}")
@@ -200,14 +204,15 @@ class Optimizer:
     # --- construction ------------------------------------------------------
     def _check_hyper(self, hyper: dict[str, Any], owner: str) -> dict[str, Any]:
         """Every option checked and normalised; unknown or missing keys are errors."""
-        reject_unknown([k for k in hyper if k not in self.options and k not in EXTRA_GROUP_KEYS],
-                       self.options, owner)
+        check_options(owner, [k for k in hyper if k not in EXTRA_GROUP_KEYS], self.options,
+                      kind="option", error=InputTypeError)
         missing = [k for k in self.options if k not in hyper]
         if missing:
             raise InputError(f"{owner}: missing option(s) {', '.join(missing)}")
-        checked = {k: check(hyper[k], k, owner) for k, check in self.options.items()}
+        checked = {k: check(k, hyper[k], owner=owner) for k, check in self.options.items()}
         checked.update(
-            {k: check(hyper[k], k, owner) for k, check in EXTRA_GROUP_KEYS.items() if k in hyper}
+            {k: check(k, hyper[k], owner=owner)
+             for k, check in EXTRA_GROUP_KEYS.items() if k in hyper}
         )
         self._check_combination(checked, owner)
         return checked
@@ -349,3 +354,39 @@ def _split_state_dict(state_dict: Any, owner: str) -> tuple[dict, dict]:
     if not isinstance(hyper, dict) or not hasattr(arrays, "items"):
         raise InputError(f"{owner}: state_dict['hyper'] and ['arrays'] must be dicts")
     return hyper, dict(arrays.items())
+
+
+def as_parameter_list(params: Any, name: str, owner: str) -> list[Parameter]:
+    """``params`` (a Parameter or an iterable of them) as a non-empty list of Parameters."""
+    if isinstance(params, Parameter):
+        return [params]
+    if isinstance(params, Module):
+        raise InputTypeError(
+            f"{owner}: {name} must be an iterable of Parameter, got the module "
+            f"{type(params).__name__}; pass model.parameters()"
+        )
+    if isinstance(params, (np.ndarray, str, bytes, dict)) or not isinstance(params, Iterable):
+        hint = ""
+        if isinstance(params, dict):
+            hint = "; put a param group in a list: [{'params': ...}]"
+        raise InputTypeError(
+            f"{owner}: {name} must be an iterable of gradproof.nn.Parameter, "
+            f"got {describe(params)}{hint}"
+        )
+    result = list(params)
+    if not result:
+        raise InputError(
+            f"{owner}: {name} is empty; give at least one Parameter "
+            "(a generator that was already consumed is empty too)"
+        )
+    for i, p in enumerate(result):
+        if not isinstance(p, Parameter):
+            hint = "; wrap arrays as gradproof.nn.Parameter(x)" if isinstance(p, np.ndarray) else ""
+            raise InputTypeError(
+                f"{owner}: {name}[{i}] must be a gradproof.nn.Parameter, got {describe(p)}{hint}"
+            )
+        if not (isinstance(p.data, np.ndarray) and np.issubdtype(p.data.dtype, np.floating)):
+            raise InputTypeError(
+                f"{owner}: {name}[{i}].data must be a float array, got {describe(p.data)}"
+            )
+    return result

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import flag, nonnegative, unit_interval
+from .._validate import boolean, fraction, non_negative
 from ._inplace import add_scaled_, ema_, state_buffer, with_weight_decay
 from .optimizer import Optimizer, ParamsArg
 
@@ -39,12 +39,12 @@ class RMSProp(Optimizer):
     """
 
     options = {
-        "lr": nonnegative,
-        "alpha": unit_interval,
-        "eps": nonnegative,
-        "weight_decay": nonnegative,
-        "momentum": nonnegative,
-        "centered": flag,
+        "lr": non_negative,
+        "alpha": fraction,
+        "eps": non_negative,
+        "weight_decay": non_negative,
+        "momentum": non_negative,
+        "centered": boolean,
     }
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
     nonnegative_state = ("square_avg",)

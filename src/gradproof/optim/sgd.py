@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import boolean, fraction, non_negative
 from ..errors import InputError
-from ._checks import flag, nonnegative, unit_interval
 from ._inplace import add_scaled_, with_weight_decay
 from .optimizer import Optimizer, ParamsArg
 
@@ -37,11 +37,11 @@ class SGD(Optimizer):
     """
 
     options = {
-        "lr": nonnegative,
-        "momentum": nonnegative,
-        "dampening": unit_interval,
-        "weight_decay": nonnegative,
-        "nesterov": flag,
+        "lr": non_negative,
+        "momentum": non_negative,
+        "dampening": fraction,
+        "weight_decay": non_negative,
+        "nesterov": boolean,
     }
     state_names = ("momentum_buffer",)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import boolean, choice, int_at_least, optional_positive
 from ..data.dataset import Dataset, check_data, minibatches
 from ..errors import InputError, InputTypeError, describe
 from ..nn.functional.losses import loss_function
@@ -50,16 +51,6 @@ def accuracy(scores: np.ndarray, y: np.ndarray) -> float:
     if scores.ndim != 2 or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         return math.nan
     return float(np.mean(scores.argmax(axis=1) == y))
-
-
-def _optional_positive(value, name: str, kind: type = int):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise InputTypeError(f"{name} must be None or a positive number, got {describe(value)}")
-    if not value > 0 or (kind is int and int(value) != value):
-        raise InputError(f"{name} must be None or a positive {kind.__name__}, got {value!r}")
-    return kind(value)
 
 
 def _current_lr(optimizer: Any) -> float | None:
@@ -145,39 +136,31 @@ class Trainer:
                 )
         if scheduler is not None and not callable(getattr(scheduler, "step", None)):
             raise InputTypeError(f"scheduler must have a step() method, got {describe(scheduler)}")
-        if scheduler_interval not in SCHEDULER_INTERVALS:
-            raise InputError(
-                f"scheduler_interval must be one of {SCHEDULER_INTERVALS}, got "
-                f"{scheduler_interval!r}"
-            )
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise InputTypeError(f"seed must be an int, got {describe(seed)}")
-        if seed < 0:
-            raise InputError(f"seed must be an int >= 0, got {seed}")
+        choice("scheduler_interval", scheduler_interval, SCHEDULER_INTERVALS)
+        seed = int_at_least("seed", seed, 0)
         _check_optimizer_owns(optimizer, model)
         for name, value in (("drop_last", drop_last), ("restore_best", restore_best),
                             ("progress", progress)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise InputTypeError(f"{name} must be True or False, got {describe(value)}")
+            boolean(name, value)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
         self.loss_fn = loss_function(loss)
-        self.batch_size = _optional_positive(batch_size, "batch_size")
-        self.epochs = _optional_positive(epochs, "epochs")
+        self.batch_size = optional_positive("batch_size", batch_size)
+        self.epochs = optional_positive("epochs", epochs)
         if self.batch_size is None or self.epochs is None:
             raise InputError("batch_size and epochs must be positive ints, not None")
         self.seed = int(seed)
         self.drop_last = bool(drop_last)
         self.scheduler_interval = scheduler_interval
-        self.clip_norm = _optional_positive(clip_norm, "clip_norm", float)
-        self.patience = _optional_positive(early_stopping_patience, "early_stopping_patience")
+        self.clip_norm = optional_positive("clip_norm", clip_norm, float)
+        self.patience = optional_positive("early_stopping_patience", early_stopping_patience)
         self.restore_best = bool(restore_best)
         self.hooks = check_hooks(hooks)
         self.progress = bool(progress)
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
-        self.checkpoint_every = _optional_positive(checkpoint_every, "checkpoint_every")
-        self.keep_checkpoints = _optional_positive(keep_checkpoints, "keep_checkpoints")
-        self.eval_batch_size = _optional_positive(eval_batch_size, "eval_batch_size")
+        self.checkpoint_every = optional_positive("checkpoint_every", checkpoint_every)
+        self.keep_checkpoints = optional_positive("keep_checkpoints", keep_checkpoints)
+        self.eval_batch_size = optional_positive("eval_batch_size", eval_batch_size)
 
         self.rng = np.random.default_rng(self.seed)
         self.epoch = 0  # epochs completed
@@ -223,9 +206,8 @@ class Trainer:
         ``allow_fresh``, which starts from epoch 1. ``self.resume_point`` says
         what was found and used (``.describe()``).
         """
-        for name, value in (("resume", resume), ("allow_fresh", allow_fresh)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise InputTypeError(f"{name} must be True or False, got {describe(value)}")
+        boolean("resume", resume)
+        boolean("allow_fresh", allow_fresh)
         if not isinstance(data, Dataset):
             raise InputTypeError(
                 f"data must be a gradproof.data.Dataset (see gradproof.data.load_dataset), "

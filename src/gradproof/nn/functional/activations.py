@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..._validate import cache_of, float_array, upstream
+from ..._validate import cache_of, float_array, positive, real, upstream
 from ...errors import InputError
 
 __all__ = [
@@ -256,16 +256,6 @@ def _make_backward(activation: str) -> Callable[[np.ndarray, ElementwiseCache], 
     return backward
 
 
-def _check_number(name: str, value: object, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value) or (positive and value <= 0):
-        raise InputError(
-            f"{name} must be a {'positive' if positive else 'finite'} number, got {value!r}"
-        )
-    return float(value)
-
-
 # --- the activations ----------------------------------------------------------
 def relu(x: np.ndarray) -> tuple[np.ndarray, ElementwiseCache]:
     """ReLU ``max(x, 0)``. x: any shape, float; out: x's shape and dtype. Slope 0 at x == 0."""
@@ -277,12 +267,12 @@ def leaky_relu(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray,
 
     x: any shape; out: x's shape and dtype. Slope ``negative_slope`` at x == 0.
     """
-    return _forward("leaky_relu", x, negative_slope=_check_number("negative_slope", negative_slope))
+    return _forward("leaky_relu", x, negative_slope=real("negative_slope", negative_slope))
 
 
 def elu(x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, ElementwiseCache]:
     """ELU ``x if x > 0 else alpha * (exp(x) - 1)``. x: any shape; out: x's shape and dtype."""
-    return _forward("elu", x, alpha=_check_number("alpha", alpha))
+    return _forward("elu", x, alpha=real("alpha", alpha))
 
 
 def gelu(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, ElementwiseCache]:
@@ -315,8 +305,8 @@ def softplus(
     Computed as ``(max(bx, 0) + log1p(exp(-|bx|))) / beta``: no overflow for
     any threshold. beta must be positive. out: x's shape and dtype.
     """
-    beta = _check_number("beta", beta, positive=True)
-    threshold = _check_number("threshold", threshold)
+    beta = positive("beta", beta)
+    threshold = real("threshold", threshold)
     return _forward("softplus", x, beta=beta, threshold=threshold)
 
 
