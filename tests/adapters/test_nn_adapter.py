@@ -205,3 +205,28 @@ def test_batchnorm_in_eval_mode_is_checked_with_running_statistics():
     report = check_model(mlp, *batch())
     assert report.ok, str(report)
     assert isinstance(mlp[1], BatchNorm1d) and not mlp[1].training
+
+
+def _report(verdict: str) -> gradproof.Report:
+    from gradproof.check.report import InputResult
+
+    status = {"ok": "ok", "failed": "FAIL", "inconclusive": "inconclusive"}[verdict]
+    result = InputResult(0, "x", (2,), "float64", verdict=verdict, status=status)
+    return gradproof.Report(verdict=verdict, n_evals=0, inputs=[result])
+
+
+def test_an_unproven_layer_makes_the_model_inconclusive_not_failed():
+    checks = [LayerCheck("0", "Linear", [], _report("ok")),
+              LayerCheck("1", "Tanh", [], _report("inconclusive"))]
+    report = ModelReport(checks)
+    assert report.verdict == "inconclusive" and not report.ok
+    assert report.culprits == [] and report.unproven == ["1"]
+    assert "INCONCLUSIVE" in str(report)
+    with pytest.raises(gradproof.InconclusiveError):
+        report.raise_if_failed()
+    checks.append(LayerCheck("2", "Linear", [], _report("failed")))
+    failed = ModelReport(checks)
+    assert failed.verdict == "failed" and failed.culprits == ["2"]
+    with pytest.raises(gradproof.GradientError) as caught:
+        failed.raise_if_failed()
+    assert not isinstance(caught.value, gradproof.InconclusiveError)
