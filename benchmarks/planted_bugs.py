@@ -80,6 +80,20 @@ def planted(backward, which: int, k: int, factor: float):
     return wrong
 
 
+def checked_inputs(name: str, inputs: tuple) -> list[int]:
+    """The inputs whose gradients are planted: the scores of a loss, else every float array."""
+    return [0] if name in LOSSES else [i for i, x in enumerate(inputs)
+                                       if isinstance(x, np.ndarray) and x.dtype.kind == "f"]
+
+
+def gradients_at(forward, backward, inputs: tuple, rng: np.random.Generator, dtype) -> tuple:
+    """The layer's gradients for a random upstream gradient drawn from ``rng``."""
+    out, cache = forward(*inputs)
+    dout = rng.standard_normal(np.shape(out)).astype(dtype) if isinstance(out, np.ndarray) else 1.0
+    grads = backward(dout, cache)
+    return grads if isinstance(grads, (tuple, list)) else (grads,)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -91,14 +105,8 @@ def main() -> None:
         for seed in range(args.seeds):
             rng = np.random.default_rng(100 + seed)
             for name, forward, backward, inputs in layers(rng, dtype):
-                checked = [0] if name in LOSSES else [
-                    i for i, x in enumerate(inputs)
-                    if isinstance(x, np.ndarray) and x.dtype.kind == "f"]
-                out, cache = forward(*inputs)
-                dout = (rng.standard_normal(np.shape(out)).astype(dtype)
-                        if isinstance(out, np.ndarray) else 1.0)
-                grads = backward(dout, cache)
-                grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+                checked = checked_inputs(name, inputs)
+                grads = gradients_at(forward, backward, inputs, rng, dtype)
                 for which in checked:
                     g = np.abs(np.asarray(grads[which], np.float64)).reshape(-1)
                     for factor in (1.001, 1.05):

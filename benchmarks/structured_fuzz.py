@@ -28,7 +28,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planted_bugs import LOSSES, layers  # noqa: E402
+from planted_bugs import LOSSES, checked_inputs, gradients_at, layers  # noqa: E402
 
 from gradproof import check_vjp  # noqa: E402
 
@@ -93,17 +93,12 @@ def main() -> None:
             dname = np.dtype(dtype).name
             for name, forward, backward, inputs in layers(rng, dtype):
                 wrt = [0] if name in LOSSES else None
-                checked = wrt or [i for i, x in enumerate(inputs)
-                                  if isinstance(x, np.ndarray) and x.dtype.kind == "f"]
+                checked = checked_inputs(name, inputs)
                 report = check_vjp(forward, backward, *inputs, seed=rnd, wrt=wrt)
                 counts[("correct", dname)] = counts.get(("correct", dname), 0) + 1
                 if not report.ok:
                     odd.append(f"{dname} correct {name}: {report.verdict}")
-                out, cache = forward(*inputs)
-                dout = (rng.standard_normal(np.shape(out)).astype(dtype)
-                        if isinstance(out, np.ndarray) else 1.0)
-                grads = backward(dout, cache)
-                grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+                grads = gradients_at(forward, backward, inputs, rng, dtype)
                 for which in checked:
                     g = np.asarray(grads[which], np.float64)
                     for label, mask in structures(rng, g.shape):
