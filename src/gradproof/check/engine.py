@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import boolean, choice, positive_int
 from ..errors import CostWarning, InputError, InputTypeError, describe
 from .arrays import (
     deepcopy_inputs,
@@ -216,10 +217,8 @@ def check_vjp(
         either way: the notes say why); ``report.ok`` is True only for ``"ok"``.
     """
     t0 = time.perf_counter()
-    if mode not in MODES:
-        raise InputError(f"mode must be one of {MODES}, got {mode!r}")
-    if method not in METHODS:
-        raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    choice("mode", mode, MODES)
+    choice("method", method, METHODS)
     if not callable(forward):
         raise InputTypeError(f"forward must be callable, got {describe(forward)}")
     if backward is not None and not callable(backward):
@@ -249,8 +248,7 @@ def check_vjp(
         raise InputTypeError(
             "executor must be a concurrent.futures.Executor (gradproof.process_pool(2), a "
             f"Dask client's get_executor()) or None, got {describe(executor)}")
-    if not isinstance(force_full, (bool, np.bool_)):
-        raise InputTypeError(f"force_full must be True or False, got {describe(force_full)}")
+    boolean("force_full", force_full)
     if not (isinstance(upcast, bool) or (
             isinstance(upcast, tuple) and len(upcast) == 2 and callable(upcast[0])
             and (upcast[1] is None or callable(upcast[1])))):
@@ -301,12 +299,10 @@ def check_vjp(
 
 
 def _count(value, name: str, most: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InputTypeError(f"{name} must be a positive int, got {describe(value)}")
-    if value < 1 or (most is not None and value > most):
-        bound = f" <= {most}" if most is not None else ""
-        raise InputError(f"{name} must be a positive int{bound}, got {value!r}")
-    return int(value)
+    value = positive_int(name, value)
+    if most is not None and value > most:
+        raise InputError(f"{name} must be a positive int <= {most}, got {value!r}")
+    return value
 
 
 def _takes(forward: Callable, n: int) -> bool:
