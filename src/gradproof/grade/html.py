@@ -12,7 +12,7 @@ import html
 from pathlib import Path
 
 from .findings import NOTE_KINDS
-from .report import STATUSES, Graded, class_summary, rows_of
+from .report import STATUSES, Graded, class_summary, tables_of
 
 __all__ = ["render_html", "write_html", "STATUS_COLORS"]
 
@@ -117,18 +117,13 @@ def _student_html(k: int, g: Graded) -> str:
         parts.append(f"<p><b>{_e(p['kind'])}</b>: {_e(p['message'])}</p>")
     for note in g.notes():
         parts.append(f'<p class="meta">note: {_e(note)}</p>')
-    current = None
-    for row in rows_of(fns):
-        if row["file"] != current:
-            if current is not None:
-                parts.append("</table>")
-            current = row["file"]
-            parts.append(f"<h3>{_e(current)}</h3><table><tr><th>function</th><th>forward</th>"
-                         "<th>backward</th><th>findings</th></tr>")
-        parts.append(f"<tr><td><code>{_e(row['label'])}</code></td>"
-                     f"<td>{_badge(row['forward'])}</td><td>{_badge(row['backward'])}</td>"
-                     f"<td>{_findings_html(row['items'], whole_file)}</td></tr>")
-    if current is not None:
+    for file, rows in tables_of(fns):
+        parts.append(f"<h3>{_e(file)}</h3><table><tr><th>function</th><th>forward</th>"
+                     "<th>backward</th><th>findings</th></tr>")
+        for row in rows:
+            parts.append(f"<tr><td><code>{_e(row['label'])}</code></td>"
+                         f"<td>{_badge(row['forward'])}</td><td>{_badge(row['backward'])}</td>"
+                         f"<td>{_findings_html(row['items'], whole_file)}</td></tr>")
         parts.append("</table>")
     if g.output.strip():
         parts.append(f"<details><summary>output of the submission</summary>"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 from .discover import Submission
@@ -22,7 +23,8 @@ from .findings import NOTE_KINDS
 from .sandbox import FileOutcome
 from .specs import SPEC_BY_NAME, SPECS
 
-__all__ = ["STATUSES", "Graded", "to_json", "class_summary", "format_text", "rows_of"]
+__all__ = ["STATUSES", "Graded", "to_json", "class_summary", "format_text", "rows_of",
+           "tables_of"]
 
 STATUSES = ("correct", "wrong", "not-implemented", "error", "timeout")
 JSON_VERSION = 1
@@ -168,6 +170,15 @@ def rows_of(functions: list[dict]) -> list[dict[str, Any]]:
     return rows
 
 
+def tables_of(functions: list[dict]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``rows_of(functions)`` cut into one table per file: ``[(file, rows), ...]``.
+
+    A new table starts wherever the file changes, so the text and the HTML
+    report show the same tables in the same order."""
+    return [(file, list(rows)) for file, rows in groupby(rows_of(functions),
+                                                         key=lambda row: row["file"])]
+
+
 def _status_word(status: str) -> str:
     return {"wrong": "WRONG", "error": "ERROR", "timeout": "TIMEOUT",
             "not graded": "-"}.get(status, status)
@@ -186,19 +197,18 @@ def format_text(graded: list[Graded], summary: bool = True, notes: bool = False)
             lines.append(f"  ! {p['message']}")
         for note in g.notes():
             lines.append(f"  note: {note}")
-        current = None
-        for row in rows_of(functions):
-            if row["file"] != current:
-                current = row["file"]
-                lines.append(f"  {current}")
-                lines.append(f"    {'function':<26} {'forward':<16} {'backward':<16}")
-            lines.append(f"    {row['label']:<26} {_status_word(row['forward']):<16} "
-                         f"{_status_word(row['backward']):<16}")
-            for item in row["items"]:
-                for fd in item["findings"]:
-                    if fd["kind"] in NOTE_KINDS and not notes or fd["message"] in whole_file:
-                        continue
-                    lines.append(f"        {item['name']}: {fd['message']}")
+        for file, rows in tables_of(functions):
+            lines.append(f"  {file}")
+            lines.append(f"    {'function':<26} {'forward':<16} {'backward':<16}")
+            for row in rows:
+                lines.append(f"    {row['label']:<26} {_status_word(row['forward']):<16} "
+                             f"{_status_word(row['backward']):<16}")
+                for item in row["items"]:
+                    for fd in item["findings"]:
+                        if (fd["kind"] in NOTE_KINDS and not notes
+                                or fd["message"] in whole_file):
+                            continue
+                        lines.append(f"        {item['name']}: {fd['message']}")
         if g.output.strip():
             shown = g.output.strip().splitlines()
             lines.append(f"  output of the submission ({len(shown)} lines): "
