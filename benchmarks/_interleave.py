@@ -351,6 +351,19 @@ def as_tensors(batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> list:
     return [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in batches]
 
 
+def sgd_classifier(library: str, model, torch_twin: Callable, batches: Sequence,
+                   lr: float) -> tuple[Step, Sequence]:
+    """``(step, batches)`` of a ``build``: SGD on softmax cross-entropy, either library.
+
+    For "gradproof" it trains ``model`` on ``batches``; for "pytorch" it trains
+    ``torch_twin(model)`` (the same network with ``model``'s weights, so both
+    start alike) on the same batches as tensors.
+    """
+    if library == "gradproof":
+        return gradproof_sgd_step(model, lr), batches
+    return torch_sgd_step(torch_twin(model), lr), as_tensors(batches)
+
+
 # --- where a gradproof step spends its time ------------------------------------------------
 def layer_times(model, batches: Sequence, lr: float, steps: int, threads: int,
                 loss: str = "softmax") -> list[tuple[str, float, float]]:

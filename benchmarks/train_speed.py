@@ -21,12 +21,10 @@ import argparse
 import numpy as np
 from _interleave import (
     add_arguments,
-    as_tensors,
     compare,
     default_threads,
-    gradproof_sgd_step,
     print_report,
-    torch_sgd_step,
+    sgd_classifier,
 )
 
 SIZES = (784, 256, 256, 10)
@@ -69,11 +67,8 @@ def torch_network(model_np):
 
 def build(library: str, options: dict):
     """``(step, batches)`` for one worker (see ``_interleave.compare``)."""
-    batches = make_data(16, options["batch"], options["seed"])
-    model = gradproof_model(options["seed"])  # the torch twin starts from its weights
-    if library == "gradproof":
-        return gradproof_sgd_step(model, options["lr"]), batches
-    return torch_sgd_step(torch_network(model), options["lr"]), as_tensors(batches)
+    return sgd_classifier(library, gradproof_model(options["seed"]), torch_network,
+                          make_data(16, options["batch"], options["seed"]), options["lr"])
 
 
 def main(argv=None) -> dict:

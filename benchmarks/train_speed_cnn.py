@@ -37,14 +37,12 @@ from functools import partial
 import numpy as np
 from _interleave import (
     add_arguments,
-    as_tensors,
     compare,
     default_threads,
-    gradproof_sgd_step,
     layer_times,
     print_layer_times,
     print_report,
-    torch_sgd_step,
+    sgd_classifier,
 )
 
 from gradproof.nn import functional as F
@@ -104,11 +102,8 @@ def torch_network(model):
 
 def build(library: str, options: dict):
     """``(step, batches)`` for one worker (see ``_interleave.compare``)."""
-    batches = make_data(8, options["batch"], options["seed"])
-    model = gradproof_model(options["seed"])  # the torch twin starts from its weights
-    if library == "gradproof":
-        return gradproof_sgd_step(model, options["lr"]), batches
-    return torch_sgd_step(torch_network(model), options["lr"]), as_tensors(batches)
+    return sgd_classifier(library, gradproof_model(options["seed"]), torch_network,
+                          make_data(8, options["batch"], options["seed"]), options["lr"])
 
 
 def best_time(fn, repeats: int) -> float:

@@ -31,9 +31,8 @@ from _interleave import (
     as_tensors,
     compare,
     default_threads,
-    gradproof_sgd_step,
     print_report,
-    torch_sgd_step,
+    sgd_classifier,
 )
 
 N, T, D, H = 64, 40, 32, 128
@@ -141,11 +140,8 @@ def build(library: str, options: dict):
     """``(step, batches)`` for one worker (see ``_interleave.compare``)."""
     kind, lr, seed = options["kind"], options["lr"], options["seed"]
     if kind == "conv1d":
-        batches = signal_batches(8, N, seed)
-        model = cnn1d_model(seed)
-        if library == "gradproof":
-            return gradproof_sgd_step(model, lr), batches
-        return torch_sgd_step(torch_cnn1d(model), lr), as_tensors(batches)
+        return sgd_classifier(library, cnn1d_model(seed), torch_cnn1d,
+                              signal_batches(8, N, seed), lr)
     batches = sequence_batches(4, seed)
     if library == "gradproof":
         return gradproof_recurrent_step(kind, lr, seed), batches
