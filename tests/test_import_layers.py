@@ -37,10 +37,6 @@ PARTS: dict[str, str] = {
     "gradproof.errors": "errors",
     "gradproof._validate": "errors",
     "gradproof.check": "check",
-    # `gradproof check`, `gradproof demo` and `gradproof zoo` live in check/ but run
-    # the zoo and nn's layers through the checker: they are commands
-    "gradproof.check.cli": "commands",
-    "gradproof.check.demo": "commands",
     "gradproof.nn": "nn",
     "gradproof.optim": "optim",
     "gradproof.data": "data",
@@ -53,6 +49,7 @@ PARTS: dict[str, str] = {
     "gradproof.zoo": "zoo",
     "gradproof.grade": "grade",
     "gradproof.cli": "commands",
+    "gradproof.commands": "commands",  # gradproof check, demo, zoo (they run nn and the zoo)
     "gradproof.__main__": "commands",
 }
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy
 
 from . import __version__
-from .check import cli as check_cli
+from .commands import check as check_cli
 from .diagnose import cli as diagnose_cli
 from .grade import cli as grade_cli
 from .recipes import cli as recipes_cli

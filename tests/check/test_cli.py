@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from gradproof import __version__
-from gradproof.check.cli import UsageError, parse_input_spec
 from gradproof.check.terminal import format_report, use_color
 from gradproof.cli import main
+from gradproof.commands.check import UsageError, parse_input_spec
 from tests.report_schema import validate
 
 

@@ -1,4 +1,4 @@
-"""Subcommands of the checker: ``gradproof demo``, ``gradproof zoo``, ``gradproof check``.
+"""The checker's subcommands: ``gradproof demo``, ``gradproof zoo``, ``gradproof check``.
 
 ``gradproof check mylayer.py:affine --input x=4,10 --input w=10,3 --input b=3``
 loads ``affine`` (and ``affine_backward``) from a file or an importable module,
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from ..check.calls import TimeBudgetSpent, time_budget, watching_user_code
+from ..check.usercode import CapturedOutput, Recorded, capture_output, user_traceback
 from ..errors import CostWarning
-from .calls import TimeBudgetSpent, time_budget, watching_user_code
-from .usercode import CapturedOutput, Recorded, capture_output, user_traceback
 
 __all__ = ["register", "InputSpec", "parse_input_spec", "make_inputs", "load_functions",
            "UsageError", "UserCodeError", "EXIT_CODES", "EXIT_USAGE", "EXIT_USER_ERROR"]
@@ -360,7 +360,7 @@ def _exit_status(outcome: _Outcome) -> int:
 
 def _json_document(outcome: _Outcome, status: int) -> dict[str, Any]:
     """The one JSON document ``--json`` prints (docs/report-schema.json)."""
-    from .report import REPORT_SCHEMA_VERSION
+    from ..check.report import REPORT_SCHEMA_VERSION
 
     traceback_text = user_traceback(outcome.user_exc) if outcome.user_exc else None
     if outcome.report is not None:
@@ -376,7 +376,7 @@ def _json_document(outcome: _Outcome, status: int) -> dict[str, Any]:
 
 
 def _emit(outcome: _Outcome, args: argparse.Namespace, status: int) -> None:
-    from .terminal import print_report
+    from ..check.terminal import print_report
 
     report = outcome.report
     info = sys.stderr if args.json else sys.stdout
@@ -402,7 +402,7 @@ def _emit(outcome: _Outcome, args: argparse.Namespace, status: int) -> None:
         print("output of the checked code (captured):", file=sys.stderr)
         print("\n".join(f"  | {line}" for line in outcome.captured.lines()), file=sys.stderr)
     if args.html and report is not None:
-        from .html import write_html
+        from ..check.html import write_html
 
         path = write_html(report, args.html, full=outcome.full)
         print(f"HTML report: {path}", file=info)
@@ -455,7 +455,7 @@ def _seconds(text: str) -> float:
 
 
 def _add_check_parser(subparsers: argparse._SubParsersAction) -> None:
-    from .terminal import COLOR_CHOICES
+    from ..check.terminal import COLOR_CHOICES
 
     check = subparsers.add_parser(
         "check",
