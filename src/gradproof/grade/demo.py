@@ -41,8 +41,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     return gamma * xhat + beta, (xhat, gamma, np.sqrt(sigma2 + 1e-5))
 '''
 
-DEMO_STUDENTS = {
-    "ada": _COMMON + '''
+_ADA = _COMMON + '''
 
 def relu_backward(dout, cache):
     return dout * (cache > 0)
@@ -63,33 +62,32 @@ def softmax_loss(x, y):
     loss = -np.log(p[np.arange(N), y]).mean()
     p[np.arange(N), y] -= 1
     return loss, p / N
-''',
-    "ben": _COMMON + '''
+'''
 
-def relu_backward(dout, cache):
-    dx = dout
-    dx[cache <= 0] = 0
-    return dx
-
-
-def batchnorm_backward_alt(dout, cache):
-    xhat, gamma, std = cache
-    dgamma, dbeta = (dout * xhat).sum(axis=0), dout.sum(axis=0)
-    dxhat = dout * gamma
-    dx = (dxhat - dxhat.mean(axis=0)) / std
-    return dx, dgamma, dbeta
+# ben's file is ada's with three bugs planted: (ada's lines, ben's lines)
+_BEN_BUGS = (
+    # relu_backward writes into dout
+    ("    return dout * (cache > 0)\n",
+     "    dx = dout\n    dx[cache <= 0] = 0\n    return dx\n"),
+    # batchnorm_backward_alt forgets the path through the variance
+    ("    dx = (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0)) / std\n",
+     "    dx = (dxhat - dxhat.mean(axis=0)) / std\n"),
+    # softmax_loss's gradient misses its 1/N
+    ("    return loss, p / N\n", "    return loss, p\n"),
+)
 
 
-def softmax_loss(x, y):
-    p = np.exp(x - x.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    N = len(y)
-    loss = -np.log(p[np.arange(N), y]).mean()
-    p[np.arange(N), y] -= 1
-    return loss, p
-''',
-}
+def _plant(text: str, bugs: tuple[tuple[str, str], ...]) -> str:
+    """``text`` with each ``(right, wrong)`` pair's lines replaced; each must occur once."""
+    for right, wrong in bugs:
+        if text.count(right) != 1:
+            raise ValueError(f"a planted bug needs its lines once in the file, found "
+                             f"{text.count(right)} times: {right!r}")
+        text = text.replace(right, wrong)
+    return text
 
+
+DEMO_STUDENTS = {"ada": _ADA, "ben": _plant(_ADA, _BEN_BUGS)}
 
 def run_grade_demo(verbose: bool = True) -> list:
     """Grade the two demo students (each in its own process); print the tables."""
