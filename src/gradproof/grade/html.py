@@ -112,7 +112,7 @@ def _student_html(k: int, g: Graded) -> str:
              f"{g.score:.2f}</span></h2>",
              f'<p class="meta">{n_ok} of {len(fns)} functions correct &middot; '
              f"<code>{_e(g.submission.path)}</code> &middot; {g.seconds:.1f} s</p>"]
-    whole_file = {p["message"] for p in g.problems()}
+    whole_file = g.whole_file_messages()
     for p in g.problems():
         parts.append(f"<p><b>{_e(p['kind'])}</b>: {_e(p['message'])}</p>")
     for note in g.notes():

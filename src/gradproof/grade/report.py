@@ -72,6 +72,10 @@ class Graded:
                 "no file here defines a CS231n function (affine_forward, svm_loss_naive, ...)")})
         return [{"kind": p["kind"], "message": p["message"]} for p in found]
 
+    def whole_file_messages(self) -> set[str]:
+        """The problems' messages: a function's finding that repeats one is not shown again."""
+        return {p["message"] for p in self.problems()}
+
     @property
     def score(self) -> float:
         functions = self.functions()
@@ -92,7 +96,7 @@ def class_summary(graded: list[Graded]) -> dict[str, Any]:
     findings: dict[tuple[str, str], dict[str, Any]] = {}
     for g in graded:
         seen: set[tuple[str, str]] = set()
-        whole_file = {p["message"] for p in g.problems()}
+        whole_file = g.whole_file_messages()
         for f in g.functions():
             per_function[f["name"]][f["status"]] += 1
             for item in f["findings"]:
@@ -192,7 +196,7 @@ def format_text(graded: list[Graded], summary: bool = True, notes: bool = False)
         n_ok = sum(f["status"] == "correct" for f in functions)
         lines.append(f"=== {g.submission.name}: score {g.score:.2f} ({n_ok} of "
                      f"{len(functions)} functions correct)  [{g.submission.path}]")
-        whole_file = {p["message"] for p in g.problems()}
+        whole_file = g.whole_file_messages()
         for p in g.problems():
             lines.append(f"  ! {p['message']}")
         for note in g.notes():
