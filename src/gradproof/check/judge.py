@@ -188,7 +188,11 @@ def judge_values(base: InputResult, ev: Evidence, x: np.ndarray, scale: np.ndarr
     if top_bad and confirm_bad:
         first, again = max(top_bad, key=_ratio), max(confirm_bad, key=_ratio)
         calls = ev.loc.n_evals if ev.loc else 0
-        why = (f"the localisation budget (max_evals) ran out after {calls} forward calls: "
+        why = (f"analytic = {ev.loc.uniform_factor:.6g} x numeric along every projection: a "
+               "uniform error smaller than what one coordinate resolves in this precision "
+               "(a slightly wrong formula or constant everywhere)"
+               if ev.loc is not None and ev.loc.uniform_factor is not None else
+               f"the localisation budget (max_evals) ran out after {calls} forward calls: "
                "raise it, or check mode='full' on a smaller input"
                if ev.loc is not None and ev.loc.exhausted else
                f"no block of coordinates failed on its own ({calls} forward calls): the "
@@ -274,6 +278,8 @@ def _failed_at(j: Judgement, bad, g64, scale, shape, cands, where, ev: Evidence,
     """Failed at single coordinates ``bad``: the mismatch and its pattern."""
     i, label = j.result.index, j.result.label
     bad = sorted(bad, key=lambda kr: -kr[1].rel_error)
+    seen: set[int] = set()  # a coordinate met twice (sampled, then on a descent) counts once
+    bad = [kr for kr in bad if not (kr[0] in seen or seen.add(kr[0]))]
     samples = _samples(shape, scale, bad)
     rel = max(r.rel_error for _, r in bad)
     res = j.result

@@ -75,6 +75,7 @@ class Localization:
     # per axis: the indices whose slices hold wrong coordinates (None: all of them)
     axis_sets: list[np.ndarray | None] | None = None
     region_confirmed: bool = False  # the complement of the region was measured right
+    uniform_factor: float | None = None  # one factor everywhere, below a single's resolution
     region_size: int = 0
     n_evals: int = 0
 
@@ -253,6 +254,21 @@ def _wrong_everywhere(s: _Search, top: list[DirectionResult], smooth: np.ndarray
     if len(s.loc.bad) - found == N_FIRST_SAMPLES:
         s.loc.widespread = True
         return True
+    if len(s.loc.bad) == found:
+        # None of them wrong. When every projection disagrees by one common factor c
+        # and c - 1 is below what one coordinate resolves (float32: ~1e-3), the error
+        # is uniform and too small for any block to show more than the projections
+        # did: localising would only spend the budget. The fresh draw decides.
+        rs = [r for r in top if r.finite and not r.kink and not r.ok and r.numeric != 0]
+        singles = [r for _, r in s.loc.good[-N_FIRST_SAMPLES:]]
+        if len(rs) >= 2 and len(rs) == len(top) and singles:
+            ratios = np.array([r.analytic / r.numeric for r in rs])
+            c = float(np.median(ratios))
+            # the same factor along every projection: its spread far below c - 1
+            if (np.all(np.abs(ratios - c) <= 0.1 * abs(c - 1))
+                    and min(r.rel_tol for r in singles) > abs(c - 1)):
+                s.loc.uniform_factor = c
+                return True
     return False
 
 
