@@ -1,11 +1,13 @@
 """Normalisation modules: BatchNorm1d and LayerNorm over the functional layers.
 
 Both learn a scale ``gamma`` (starts at 1) and a shift ``beta`` (starts at 0)
-of shape (D,), and share :class:`_Normalization`: call the functional forward,
-keep its cache, and on backward add ``dgamma``, ``dbeta`` to the gradients.
-BatchNorm1d follows PyTorch's conventions (``momentum`` weighs the *new*
-statistic, the running variance is the unbiased one), so a model trained here
-and in torch keeps the same running statistics.
+of shape (D,) and share :class:`_Normalization` (parameters, input checks). Each
+forward calls the functional layer and keeps its cache; each backward calls the
+functional backward and adds ``dgamma``, ``dbeta`` to the gradients.
+BatchNorm1d owns its running statistics (buffers) and passes them to
+:func:`~gradproof.nn.functional.batchnorm_core` with PyTorch's convention
+(``momentum`` weighs the *new* statistic, the running variance is the unbiased
+one), so a model trained here and in torch keeps the same running statistics.
 """
 
 from __future__ import annotations
@@ -46,17 +48,14 @@ class _Normalization(Module):
                 f"{self!r}: x must have shape {layout} with D = {self.num_features}, got {x.shape}"
             )
 
-    def _call(self, function, x: np.ndarray, param: dict) -> np.ndarray:
-        out, self._cache = function(x, self.gamma.data, self.beta.data, param)
-        return out
-
-    def _backward_with(self, function, dout: np.ndarray) -> np.ndarray:
+    def _forward_cache(self) -> Any:
         if self._cache is None:
             raise InputError(f"{self!r}: backward called before forward")
-        dx, dgamma, dbeta = function(dout, self._cache)
+        return self._cache
+
+    def _add_grads(self, dgamma: np.ndarray, dbeta: np.ndarray) -> None:
         self.gamma.grad += dgamma
         self.beta.grad += dbeta
-        return dx
 
 
 class BatchNorm1d(_Normalization):
@@ -92,22 +91,16 @@ class BatchNorm1d(_Normalization):
                 f"{self!r}: train mode needs at least 2 examples per batch to estimate a "
                 f"variance, got x of shape {x.shape}; call .eval() to use running statistics"
             )
-        bn_param = {
-            "mode": "train" if self.training else "test",
-            "eps": self.eps,
-            "momentum": 1.0 - self.momentum,  # the functional's momentum weighs the old value
-            "running_mean": self.running_mean,
-            "running_var": self.running_var,
-            "unbiased_running_var": True,
-        }
-        out = self._call(F.batchnorm, x, bn_param)
-        self.running_mean = bn_param["running_mean"]
-        self.running_var = bn_param["running_var"]
+        out, self._cache, self.running_mean, self.running_var = F.batchnorm_core(
+            x, self.gamma.data, self.beta.data, self.running_mean, self.running_var,
+            train=self.training, eps=self.eps, new_weight=self.momentum, unbiased=True)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` (N, D) -> ``dx`` (N, D); adds ``dgamma``, ``dbeta`` to the gradients."""
-        return self._backward_with(F.batchnorm_backward_alt, dout)
+        dx, dgamma, dbeta = F.batchnorm_backward_alt(dout, self._forward_cache())
+        self._add_grads(dgamma, dbeta)
+        return dx
 
 
 class LayerNorm(_Normalization):
@@ -126,8 +119,11 @@ class LayerNorm(_Normalization):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x`` (..., D) -> ``out`` (..., D)."""
         self._check(x, -1, "(..., D)")
-        return self._call(F.layernorm, x, {"eps": self.eps})
+        out, self._cache = F.layernorm(x, self.gamma.data, self.beta.data, {"eps": self.eps})
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """``dout`` (..., D) -> ``dx`` (..., D); adds ``dgamma``, ``dbeta`` to the gradients."""
-        return self._backward_with(F.layernorm_backward, dout)
+        dx, dgamma, dbeta = F.layernorm_backward(dout, self._forward_cache())
+        self._add_grads(dgamma, dbeta)
+        return dx

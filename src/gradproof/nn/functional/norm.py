@@ -67,6 +67,7 @@ from ...errors import InputError, InputTypeError, describe
 
 __all__ = [
     "batchnorm",
+    "batchnorm_core",
     "batchnorm_backward",
     "batchnorm_backward_alt",
     "spatial_batchnorm",
@@ -85,25 +86,25 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class NormCache:
-    """What a normalisation's backward needs.
+    """What a normalisation's backward reads: ``out = gamma * xhat + beta`` with
+    ``xhat = (x - mean) * inv_std``.
 
-    ``xhat`` has x's shape; ``view`` is the shape in which the statistics were
-    taken over ``axes`` (x's shape, or (N, G, -1) for group norm); ``axes`` is
-    None when the statistics were fixed (batch norm in 'test' mode).
+    The parameter gradients sum over the axes where ``gamma`` (kept in the shape
+    that broadcasts against x) has size 1; ``dx`` goes through the normalisation
+    in ``view``, the shape the statistics were taken in.
     """
 
-    layer: str
-    xhat: np.ndarray
-    inv_std: np.ndarray  # 1 / sqrt(var + eps), broadcastable against the view
-    gamma: np.ndarray  # gamma reshaped to broadcast against out
-    axes: tuple[int, ...] | None
-    view: tuple[int, ...]
-    param_axes: tuple[int, ...]  # axes of out summed for dgamma, dbeta
-    param_shape: tuple[int, ...]  # gamma's own shape
-    dtypes: tuple[np.dtype, np.dtype, np.dtype]  # of x, gamma, beta
-    xc: np.ndarray | None = None  # x - mean, for the staged batch-norm backward
+    layer: str  # the forward that made it: each backward takes its own layers' caches
+    xhat: np.ndarray  # x's shape
+    inv_std: np.ndarray  # 1 / sqrt(var + eps), size 1 on the normalised axes of view
+    axes: tuple[int, ...] | None  # the normalised axes of view; None: fixed statistics
+    view: tuple[int, ...]  # x's shape, or (N, G, -1) for group norm
+    gamma: np.ndarray  # gamma reshaped to broadcast against x (same number of axes)
+    param_shape: tuple[int, ...]  # gamma's and beta's own shape, the gradients'
+    dtypes: tuple[np.dtype, np.dtype, np.dtype]  # of x, gamma, beta: the gradients'
+    xc: np.ndarray | None = None  # x - mean, for the staged batch-norm backward (train mode)
 
 
 # --- the shared core ------------------------------------------------------------
@@ -116,29 +117,15 @@ def _normalize(x: np.ndarray, axes: tuple[int, ...], eps: float):
     return xc * inv_std, xc, mean, var, inv_std
 
 
-def _normalized_grad(dxhat, xhat, inv_std, axes):
-    """Closed-form gradient through ``xhat = (x - mean) * inv_std`` (means over ``axes``)."""
-    if axes is None:  # fixed statistics: a plain affine map
-        return dxhat * inv_std
-    mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
-    mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes, keepdims=True)
-    return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
-
-
-def _scale_shift(cache_fields: dict, xhat, gamma_b, beta_b, x, gamma, beta):
-    out = (gamma_b * xhat + beta_b).astype(np.result_type(x, gamma, beta), copy=False)
-    return out, NormCache(
-        xhat=xhat,
-        gamma=gamma_b,
-        param_shape=gamma.shape,
-        dtypes=(x.dtype, gamma.dtype, beta.dtype),
-        **cache_fields,
-    )
+def _scale_shift(xhat, gamma_b, beta_b, x, gamma, beta) -> np.ndarray:
+    """``gamma * xhat + beta`` in the dtype NumPy gives ``x``, ``gamma``, ``beta`` together."""
+    return (gamma_b * xhat + beta_b).astype(np.result_type(x, gamma, beta), copy=False)
 
 
 def _param_sums(dout: np.ndarray, cache: NormCache) -> tuple[np.ndarray, np.ndarray]:
-    """``sum(dout * xhat)`` and ``sum(dout)`` over the parameter axes, kept as size-1 dims."""
-    axes = cache.param_axes
+    """``sum(dout * xhat)`` and ``sum(dout)`` over the axes gamma is broadcast along (kept,
+    size 1): ``dgamma`` and ``dbeta`` of ``out = gamma * xhat + beta``, in gamma's view."""
+    axes = tuple(i for i, n in enumerate(cache.gamma.shape) if n == 1)
     return (dout * cache.xhat).sum(axis=axes, keepdims=True), dout.sum(axis=axes, keepdims=True)
 
 
@@ -148,15 +135,23 @@ def _param_grads(sums: tuple[np.ndarray, np.ndarray], cache: NormCache):
     return dgamma.astype(cache.dtypes[1], copy=False), dbeta.astype(cache.dtypes[2], copy=False)
 
 
+def _normalized_grad(dxhat, xhat, inv_std, axes):
+    """Closed-form gradient through ``xhat = (x - mean) * inv_std`` (means over ``axes``)."""
+    if axes is None:  # fixed statistics: a plain affine map
+        return dxhat * inv_std
+    mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
+    mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes, keepdims=True)
+    return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+
+
 def _backward(dout, cache, layers: tuple[str, ...], name: str):
     """Closed-form ``(dx, dgamma, dbeta)`` of layer and group norm (the general form)."""
     cache = _check_cache(cache, layers, name)
     dout = upstream(dout, cache.xhat.shape, np.result_type(*cache.dtypes), cache.layer)
-    sums = _param_sums(dout, cache)
     dxhat = (dout * cache.gamma).reshape(cache.view)
     xhat = cache.xhat.reshape(cache.view)
     dx = _normalized_grad(dxhat, xhat, cache.inv_std, cache.axes).reshape(dout.shape)
-    return (dx.astype(cache.dtypes[0], copy=False), *_param_grads(sums, cache))
+    return (dx.astype(cache.dtypes[0], copy=False), *_param_grads(_param_sums(dout, cache), cache))
 
 
 def _check_cache(cache: object, layers: tuple[str, ...], name: str) -> NormCache:
@@ -206,11 +201,6 @@ def _running(bn_param: dict, key: str, C: int, dtype: np.dtype) -> np.ndarray:
     return value
 
 
-def _moving_average(running: np.ndarray, batch: np.ndarray, momentum: float) -> np.ndarray:
-    """``momentum * running + (1 - momentum) * batch``, a new array of running's dtype."""
-    return (momentum * running + (1 - momentum) * batch).astype(running.dtype, copy=False)
-
-
 def _channel_params(gamma, beta, C: int, meaning: str):
     """gamma and beta: float arrays of shape (C,)."""
     gamma, beta = float_array("gamma", gamma), float_array("beta", beta)
@@ -220,19 +210,23 @@ def _channel_params(gamma, beta, C: int, meaning: str):
 
 
 # --- batch norm ---------------------------------------------------------------------
-def _batch_stats_forward(layer, x, gamma, beta, bn_param, axes):
-    """Batch norm over ``axes`` with channels on axis 1; updates the running statistics."""
-    param = _options(bn_param, "bn_param", BN_PARAM_KEYS)
-    mode = choice("bn_param['mode']", param.get("mode"), ("train", "test"))
-    eps = non_negative("bn_param['eps']", param.get("eps", 1e-5))
-    momentum = fraction("bn_param['momentum']", param.get("momentum", 0.9))
+def batchnorm_core(x, gamma, beta, running_mean, running_var, *, train: bool, eps: float,
+                   new_weight: float, unbiased: bool = False, axes=(0,), layer="batchnorm"):
+    """Batch norm with its running statistics passed in and handed back, nothing hidden.
+
+    x (N, C) or (N, C, H, W), channels on axis 1; gamma, beta, running_mean,
+    running_var (C,), checked by the caller (:func:`batchnorm`, ``BatchNorm1d``).
+    ``train`` normalises with the batch's statistics over ``axes`` and moves the
+    running ones towards them, ``running = (1 - new_weight) * running + new_weight
+    * batch`` (torch's ``momentum`` is ``new_weight``; the variance unbiased when
+    ``unbiased``, as torch keeps it); otherwise the running statistics normalise.
+    Returns ``(out, cache, running_mean, running_var)``: new running arrays in
+    train mode, the given ones otherwise.
+    """
     C = x.shape[1]
     shape = (1, C) + (1,) * (x.ndim - 2)  # broadcasts a per-channel (C,) array against x
-    running_mean = _running(param, "running_mean", C, x.dtype)
-    running_var = _running(param, "running_var", C, x.dtype)
-    unbiased = boolean("bn_param['unbiased_running_var']",
-                          param.get("unbiased_running_var", False))
-    if mode == "train":
+    xc = None
+    if train:
         if x.size == 0:
             raise InputError(
                 f"x has shape {x.shape}: an empty batch has no batch statistics (train mode "
@@ -244,24 +238,37 @@ def _batch_stats_forward(layer, x, gamma, beta, bn_param, axes):
             if count < 2:
                 raise InputError("unbiased_running_var needs at least 2 values per channel")
             batch_var = batch_var * (count / (count - 1))
-        param["running_mean"] = _moving_average(running_mean, mean.reshape(C), momentum)
-        param["running_var"] = _moving_average(running_var, batch_var, momentum)
-    else:
-        xc = x - running_mean.reshape(shape)
+        keep = 1 - new_weight
+        running_mean = (keep * running_mean + new_weight * mean.reshape(C)).astype(
+            running_mean.dtype, copy=False)
+        running_var = (keep * running_var + new_weight * batch_var).astype(
+            running_var.dtype, copy=False)
+    else:  # fixed statistics: a per-channel affine map
         inv_std = 1 / np.sqrt(running_var.reshape(shape) + eps)
-        xhat = xc * inv_std
-        axes, xc = None, None
-        param.setdefault("running_mean", running_mean)
-        param.setdefault("running_var", running_var)
-    fields = dict(
-        layer=layer,
-        inv_std=inv_std,
-        axes=axes,
-        view=x.shape,
-        xc=xc,
-        param_axes=(0,) + tuple(range(2, x.ndim)),
-    )
-    return _scale_shift(fields, xhat, gamma.reshape(shape), beta.reshape(shape), x, gamma, beta)
+        xhat, axes = (x - running_mean.reshape(shape)) * inv_std, None
+    gamma_b = gamma.reshape(shape)
+    out = _scale_shift(xhat, gamma_b, beta.reshape(shape), x, gamma, beta)
+    cache = NormCache(layer=layer, xhat=xhat, inv_std=inv_std, axes=axes, view=x.shape,
+                      gamma=gamma_b, param_shape=gamma.shape,
+                      dtypes=(x.dtype, gamma.dtype, beta.dtype), xc=xc)
+    return out, cache, running_mean, running_var
+
+
+def _batchnorm_param(layer, x, gamma, beta, bn_param, axes):
+    """CS231n's face of :func:`batchnorm_core`: options from ``bn_param``, whose
+    ``momentum`` weighs the *old* value; the new running statistics go back into it."""
+    param = _options(bn_param, "bn_param", BN_PARAM_KEYS)
+    mode = choice("bn_param['mode']", param.get("mode"), ("train", "test"))
+    eps = non_negative("bn_param['eps']", param.get("eps", 1e-5))
+    momentum = fraction("bn_param['momentum']", param.get("momentum", 0.9))
+    unbiased = boolean("bn_param['unbiased_running_var']",
+                       param.get("unbiased_running_var", False))
+    C = x.shape[1]
+    out, cache, param["running_mean"], param["running_var"] = batchnorm_core(
+        x, gamma, beta, _running(param, "running_mean", C, x.dtype),
+        _running(param, "running_var", C, x.dtype), train=mode == "train", eps=eps,
+        new_weight=1 - momentum, unbiased=unbiased, axes=axes, layer=layer)
+    return out, cache
 
 
 def batchnorm(
@@ -288,7 +295,26 @@ def batchnorm(
             "use spatial_batchnorm for (N, C, H, W)"
         )
     gamma, beta = _channel_params(gamma, beta, x.shape[1], "(D,) with D = x.shape[1]")
-    return _batch_stats_forward("batchnorm", x, gamma, beta, bn_param, (0,))
+    return _batchnorm_param("batchnorm", x, gamma, beta, bn_param, (0,))
+
+
+def batchnorm_backward_alt(dout: np.ndarray, cache: NormCache):
+    """Backward of :func:`batchnorm`, closed form (fast), as the CS231n notes write it.
+
+    Takes the cache of :func:`batchnorm` or :func:`spatial_batchnorm`; dout has
+    out's shape. Returns ``(dx, dgamma, dbeta)`` in the shapes and dtypes of x,
+    gamma, beta. M is the number of values behind each mean (N, or N*H*W).
+    """
+    cache = _check_cache(cache, ("batchnorm", "spatial_batchnorm"), "batchnorm_backward_alt")
+    dout = upstream(dout, cache.xhat.shape, np.result_type(*cache.dtypes), cache.layer)
+    xhat, gamma, inv_std = cache.xhat, cache.gamma, cache.inv_std
+    dgamma, dbeta = _param_sums(dout, cache)  # out = gamma * xhat + beta
+    if cache.axes is None:  # 'test' mode: fixed statistics, a plain affine map
+        dx = dout * gamma * inv_std
+    else:  # dx = gamma / (M std) * (M dout - dbeta - xhat * dgamma)
+        M = xhat.size // dbeta.size
+        dx = gamma * inv_std / M * (M * dout - dbeta - xhat * dgamma)
+    return (dx.astype(cache.dtypes[0], copy=False), *_param_grads((dgamma, dbeta), cache))
 
 
 def batchnorm_backward(dout: np.ndarray, cache: NormCache):
@@ -319,26 +345,6 @@ def batchnorm_backward(dout: np.ndarray, cache: NormCache):
     return dx.astype(cache.dtypes[0], copy=False), dgamma, dbeta
 
 
-def batchnorm_backward_alt(dout: np.ndarray, cache: NormCache):
-    """Backward of :func:`batchnorm`, closed form (fast), as the CS231n notes write it.
-
-    Takes the cache of :func:`batchnorm` or :func:`spatial_batchnorm`; dout has
-    out's shape. Returns ``(dx, dgamma, dbeta)`` in the shapes and dtypes of x,
-    gamma, beta. M is the number of values behind each mean (N, or N*H*W).
-    """
-    cache = _check_cache(cache, ("batchnorm", "spatial_batchnorm"), "batchnorm_backward_alt")
-    dout = upstream(dout, cache.xhat.shape, np.result_type(*cache.dtypes), cache.layer)
-    axes, xhat, gamma, inv_std = cache.param_axes, cache.xhat, cache.gamma, cache.inv_std
-    dbeta = dout.sum(axis=axes, keepdims=True)  # out = gamma * xhat + beta
-    dgamma = (dout * xhat).sum(axis=axes, keepdims=True)
-    if cache.axes is None:  # 'test' mode: fixed statistics, a plain affine map
-        dx = dout * gamma * inv_std
-    else:  # dx = gamma / (M std) * (M dout - dbeta - xhat * dgamma)
-        M = xhat.size // dbeta.size
-        dx = gamma * inv_std / M * (M * dout - dbeta - xhat * dgamma)
-    return (dx.astype(cache.dtypes[0], copy=False), *_param_grads((dgamma, dbeta), cache))
-
-
 def spatial_batchnorm(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, bn_param: dict
 ) -> tuple[np.ndarray, NormCache]:
@@ -351,7 +357,7 @@ def spatial_batchnorm(
     if x.ndim != 4:
         raise InputError(f"x must have shape (N, C, H, W) (4 dimensions), got {x.shape}")
     gamma, beta = _channel_params(gamma, beta, x.shape[1], "(C,) with C = x.shape[1]")
-    return _batch_stats_forward("spatial_batchnorm", x, gamma, beta, bn_param, (0, 2, 3))
+    return _batchnorm_param("spatial_batchnorm", x, gamma, beta, bn_param, (0, 2, 3))
 
 
 def spatial_batchnorm_backward(dout: np.ndarray, cache: NormCache):
@@ -384,14 +390,10 @@ def layernorm(
         raise InputError(f"x must have shape (..., D) with D >= 1, got {x.shape}")
     gamma, beta = _channel_params(gamma, beta, x.shape[-1], "(D,) with D = x.shape[-1]")
     xhat, _, _, _, inv_std = _normalize(x, (-1,), eps)
-    fields = dict(
-        layer="layernorm",
-        inv_std=inv_std,
-        axes=(-1,),
-        view=x.shape,
-        param_axes=tuple(range(x.ndim - 1)),
-    )
-    return _scale_shift(fields, xhat, gamma, beta, x, gamma, beta)
+    gamma_b = gamma.reshape((1,) * (x.ndim - 1) + gamma.shape)
+    return _scale_shift(xhat, gamma_b, beta, x, gamma, beta), NormCache(
+        layer="layernorm", xhat=xhat, inv_std=inv_std, axes=(-1,), view=x.shape, gamma=gamma_b,
+        param_shape=gamma.shape, dtypes=(x.dtype, gamma.dtype, beta.dtype))
 
 
 def layernorm_backward(dout: np.ndarray, cache: NormCache):
@@ -435,16 +437,10 @@ def groupnorm(
                 f"shape ({C},) or {shape}, got {value.shape}")
     view = (N, int(G), C // int(G) * math.prod(x.shape[2:]))  # explicit: N = 0 works too
     xhat, _, _, _, inv_std = _normalize(x.reshape(view), (2,), eps)
-    fields = dict(
-        layer="groupnorm",
-        inv_std=inv_std,
-        axes=(2,),
-        view=view,
-        param_axes=(0,) + tuple(range(2, x.ndim)),
-    )
-    return _scale_shift(
-        fields, xhat.reshape(x.shape), gamma.reshape(shape), beta.reshape(shape), x, gamma, beta
-    )
+    xhat, gamma_b = xhat.reshape(x.shape), gamma.reshape(shape)
+    return _scale_shift(xhat, gamma_b, beta.reshape(shape), x, gamma, beta), NormCache(
+        layer="groupnorm", xhat=xhat, inv_std=inv_std, axes=(2,), view=view, gamma=gamma_b,
+        param_shape=gamma.shape, dtypes=(x.dtype, gamma.dtype, beta.dtype))
 
 
 def groupnorm_backward(dout: np.ndarray, cache: NormCache):
