@@ -210,8 +210,11 @@ def test_spatial_batchnorm_is_batchnorm_on_channels_last_rows():
 
 
 # --- layer norm --------------------------------------------------------------------------
+# D >= 3: two values normalise to about -1 and +1 whatever they are, so with D == 2 the
+# gradient with respect to x is of the order of eps, below what rounding lets anyone
+# measure (the checker rightly calls it inconclusive)
 @settings(max_examples=12, deadline=None)
-@given(seed=seeds, lead=st.lists(st.integers(1, 4), min_size=1, max_size=2), D=st.integers(2, 6))
+@given(seed=seeds, lead=st.lists(st.integers(1, 4), min_size=1, max_size=2), D=st.integers(3, 6))
 def test_layernorm_passes_the_checker(seed, lead, D):
     x, gamma, beta = arrays(seed, (*lead, D), D)
     gradproof.check_vjp(F.layernorm, F.layernorm_backward, x, gamma, beta).raise_if_failed()
