@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from gradproof import InputError, check_vjp, process_pool
+from gradproof.errors import InputTypeError
 from gradproof.nn import functional as F
 
 
@@ -80,9 +81,11 @@ def test_dask_local_cluster_gives_the_serial_report():
         _assert_same_reports(client.get_executor())
 
 
-@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
-def test_process_pool_rejects_a_bad_worker_count(workers):
-    with pytest.raises(InputError, match="workers must be a positive int"):
+@pytest.mark.parametrize("workers, error", [(0, InputError), (-1, InputError),
+                                            (1.5, InputTypeError), (True, InputTypeError),
+                                            ("2", InputTypeError)])
+def test_process_pool_rejects_a_bad_worker_count(workers, error):
+    with pytest.raises(error, match="workers must be a positive int"):
         process_pool(workers)
 
 

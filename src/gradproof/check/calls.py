@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, describe
+from .._validate import positive_int
+from ..errors import describe
 from .arrays import deepcopy_inputs, inner, is_float_array
 
 __all__ = ["Call", "CallError", "TimeBudgetSpent", "time_budget", "watching_user_code",
@@ -480,8 +481,7 @@ def process_pool(workers: int) -> Executor:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InputError(f"workers must be a positive int, got {workers!r}")
+    workers = positive_int("workers", workers)
     methods = multiprocessing.get_all_start_methods()
     method = "forkserver" if "forkserver" in methods else None
     if method is not None or multiprocessing.get_start_method(allow_none=True) != "fork":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .._validate import fraction
+from .._validate import FLOAT_DTYPES, fraction, positive_int
 from ..errors import InputError, InputTypeError, describe
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "check_data",
 ]
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_data(x, y, name: str = "data") -> tuple[np.ndarray, np.ndarray]:
@@ -242,10 +241,7 @@ def minibatches(
     which advances, or an int seed); every example appears once per pass.
     ``drop_last`` skips a final batch smaller than ``batch_size``.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise InputTypeError(f"batch_size must be a positive int, got {describe(batch_size)}")
-    if batch_size < 1:
-        raise InputError(f"batch_size must be a positive int, got {batch_size}")
+    batch_size = positive_int("batch_size", batch_size)
     n = len(y)
     if len(x) != n:
         raise InputError(f"x and y must have the same length, got {len(x)} and {n}")

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .._validate import int_at_least, positive_int
 from ..errors import InputError
 from .dataset import Dataset, check_data, standardize, train_val_test_split
 
@@ -111,8 +112,7 @@ def load_mnist1d(
     randomness.
     """
     for value, name in ((num_train, "num_train"), (num_test, "num_test")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be a positive int, got {value!r}")
+        positive_int(name, value)
         if value > MNIST1D_MAX:
             raise InputError(
                 f"{name} must be at most {MNIST1D_MAX:,} (the generator makes about 10,000 "
@@ -146,14 +146,8 @@ def make_spiral(
     separable for 3 classes. Returns ``x`` (K*N, 2) float64 and ``y`` (K*N,)
     int64, sorted by class.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or (
-        num_classes < 2
-    ):
-        raise InputError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if isinstance(points_per_class, bool) or not isinstance(
-        points_per_class, (int, np.integer)
-    ) or points_per_class < 1:
-        raise InputError(f"points_per_class must be a positive int, got {points_per_class!r}")
+    num_classes = int_at_least("num_classes", num_classes, 2)
+    points_per_class = positive_int("points_per_class", points_per_class)
     rng = np.random.default_rng(seed)
     radius = np.tile(np.linspace(0.0, 1.0, points_per_class), num_classes)
     y = np.repeat(np.arange(num_classes, dtype=np.int64), points_per_class)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._validate import boolean
 from ..errors import InputError, InputTypeError, describe
 
 __all__ = ["Parameter", "Module"]
@@ -98,9 +99,7 @@ class Module:
             p.grad[...] = 0
 
     def train(self, mode: bool = True) -> Module:
-        if not isinstance(mode, (bool, np.bool_)):
-            raise InputTypeError(f"train(mode): mode must be True or False, got {describe(mode)}")
-        mode = bool(mode)
+        mode = boolean("mode", mode, owner="train(mode)")
         self.training = mode
         for _, child in self.children():
             child.train(mode)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import positive_int
+from .._validate import int_at_least, positive, positive_int
 from ..errors import InputError
 from ..nn import functional as F
 from ..nn.charlm import CELLS, CharLM
@@ -213,10 +213,7 @@ def train_charlm(
     steps, seq_len = positive_int("steps", steps), positive_int("seq_len", seq_len)
     batch_size = positive_int("batch_size", batch_size)
     log_every = positive_int("log_every", log_every)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be an int >= 0, got {seed!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise InputError(f"lr must be a number > 0, got {lr!r}")
+    seed, lr = int_at_least("seed", seed, 0), positive("lr", lr)
     if resume and checkpoint_dir is None:
         raise InputError("resume=True needs checkpoint_dir")
     if not 0 < heldout_fraction < 1:

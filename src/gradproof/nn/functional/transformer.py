@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..._validate import cache_of, upstream
+from ..._validate import cache_of, positive_int, upstream
 from ...errors import InputError, InputTypeError, describe
 from .activations import gelu, gelu_backward, relu, relu_backward
 from .attention import multi_head_attention, multi_head_attention_backward
@@ -54,9 +54,7 @@ def positional_encoding(T: int, E: int, base: float = 10000.0, dtype=np.float64)
     (CS231n's ``PositionalEncoding`` without its dropout). Add it to token
     embeddings (N, T, E) by broadcasting; it has no parameters and no gradient.
     """
-    for name, value in (("T", T), ("E", E)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be a positive int, got {describe(value)}")
+    T, E = positive_int("T", T), positive_int("E", E)
     if not isinstance(base, (int, float)) or isinstance(base, bool) or not base > 1:
         raise InputError(f"base must be a number > 1, got {describe(base)}")
     angles = np.arange(T)[:, None] * np.power(float(base), -np.arange(0, E, 2) / E)
