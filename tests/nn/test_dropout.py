@@ -163,7 +163,7 @@ def test_bare_p_is_refused_as_ambiguous_with_the_fix():
         ),
         ({"p_drop": 0.5}, "dropout_param['mode'] must be 'train' or 'test'"),
         ({"p_drop": 0.5, "mode": "train", "seed": 1, "rng": np.random.default_rng()}, "not both"),
-        ({"p_drop": 0.5, "mode": "train", "seed": -1}, "seed'] must be a non-negative int"),
+        ({"p_drop": 0.5, "mode": "train", "seed": -1}, "seed'] must be an int >= 0"),
     ],
 )
 def test_invalid_options_are_reported(param, fragment):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validate import cache_of, check_options, float_array, upstream
+from ..._validate import cache_of, check_options, choice, float_array, int_at_least, upstream
 from ...errors import InputError, InputTypeError, describe
 
 __all__ = ["dropout", "dropout_backward", "dropout_forward"]
@@ -93,8 +93,7 @@ def _uniform(param: dict, shape: tuple[int, ...]) -> np.ndarray:
             )
         return rng.random(shape)
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise InputError(f"dropout_param['seed'] must be a non-negative int, got {seed!r}")
+        seed = int_at_least("dropout_param['seed']", seed, 0)
         return np.random.RandomState(seed).random_sample(shape)
     return np.random.random_sample(shape)
 
@@ -108,9 +107,7 @@ def _dropout(x: object, dropout_param: object, p_means_keep: bool):
         )
     check_options("dropout_param", dropout_param, DROPOUT_PARAM_KEYS)
     p_keep = _keep_probability(dropout_param, p_means_keep)
-    mode = dropout_param.get("mode")
-    if mode not in ("train", "test"):
-        raise InputError(f"dropout_param['mode'] must be 'train' or 'test', got {mode!r}")
+    mode = choice("dropout_param['mode']", dropout_param.get("mode"), ("train", "test"))
     if mode == "test":
         return x.copy(), DropoutCache(None, x.shape, x.dtype)
     keep = _uniform(dropout_param, x.shape) < p_keep
