@@ -43,6 +43,11 @@ uses the unbiased one (divide by M - 1) -- set ``bn_param["unbiased_running_var"
 = True`` to match torch exactly. Both normalise a training batch with the biased
 variance. In 'test' mode the running statistics normalise x and the backward is
 that of a fixed affine map.
+
+Under ``bn_param`` is one core, :func:`batchnorm_core`, which takes the running
+statistics and the weight of the new value (torch's ``momentum``) as plain
+arguments and returns the updated statistics: ``BatchNorm1d`` keeps its own and
+calls it directly.
 """
 
 from __future__ import annotations
