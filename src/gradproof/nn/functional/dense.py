@@ -1,9 +1,7 @@
 """Dense (fully connected) layers: ``affine`` and the fused ``affine_relu``.
 
-Also home of the small input checks shared by the dense-family functional
-layers (activations, losses, normalisation, dropout): every public function
-validates its arguments with them so that errors name the argument, what was
-expected and what was got.
+Every public function validates its arguments with :mod:`gradproof._validate`,
+so that errors name the argument, what was expected and what was got.
 
 Shapes (CS231n)::
 
