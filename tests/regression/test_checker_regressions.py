@@ -70,3 +70,25 @@ def test_float32_loss_returning_a_python_float_keeps_dx_float32():
 
     report = check_vjp(loss, lambda dloss, x: dloss * x, x)
     assert report.ok, str(report)
+
+
+def test_an_ill_conditioned_loss_that_rounds_more_than_the_model_is_not_failed():
+    """softmax loss at logits (15.8, 6.5, -10.3, 7.4, -1.6), label 0: the loss is
+    logsumexp(x) - x0 ~ 1e-4, which cancels the digits of 15.8. The forward rounds
+    ~20x more than the backward-error model bounds; the measured noise is used."""
+    from gradproof.nn import functional as F
+
+    x = np.array([[15.83303525, 6.4951395, -10.2947209, 7.38998544, -1.63740668]])
+    y = np.array([0])
+
+    def forward(x):
+        loss, dx = F.softmax_loss(x, y)
+        return loss, dx
+
+    def backward(dout, dx):
+        return dout * dx
+
+    report = check_vjp(forward, backward, x)
+    assert report.ok, str(report)
+    wrong = check_vjp(forward, lambda d, dx: 1.001 * d * dx, x)
+    assert wrong.verdict == "failed", str(wrong)

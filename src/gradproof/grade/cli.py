@@ -54,7 +54,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _extend_demo(subparsers: argparse._SubParsersAction) -> None:
-    """``gradproof demo`` (registered by :mod:`gradproof.check.cli`, earlier in
+    """``gradproof demo`` (registered by :mod:`gradproof.commands.check`, earlier in
     ``COMMAND_MODULES``) ends with a short grading run (:mod:`.demo`)."""
     demo = subparsers.choices.get("demo")
     if demo is None:
