@@ -313,8 +313,13 @@ def _axis_set(s: _Search, smooth: np.ndarray, idx: np.ndarray, size: int,
             return None  # no budget to narrow this axis: keep it whole
         results = s.measure([blk for _, blk in keep], f"axis {axis} slab")
         bad = [b for (b, _), r in zip(keep, results) if failing(r)]
-        if len(level) >= DENSE_LEVEL and len(bad) >= 0.9 * len(level):
-            if probed or all(hi - lo == 1 for lo, hi in level):
+        # dense: nearly every slab of a fine enough level fails, and the failing slabs
+        # cover nearly the whole axis (not a narrow run of wrong indices, all of
+        # whose slabs fail: 16 wrong columns of 128 bisected down to single columns)
+        covered = sum(hi - lo for lo, hi in bad)
+        if len(level) >= DENSE_LEVEL and len(bad) >= 0.9 * len(level) \
+                and covered >= 0.9 * size:
+            if probed:
                 return None
             # Every slab fails: the errors are in (nearly) every index, or in a
             # sparse periodic set (every 16th feature fails every slab of 16).
@@ -327,6 +332,13 @@ def _axis_set(s: _Search, smooth: np.ndarray, idx: np.ndarray, size: int,
                 hits = sum(failing(r) for r in s.measure(blocks, f"axis {axis} index"))
                 if hits >= 0.85 * len(blocks):
                     return None
+        if len(level) >= DENSE_LEVEL and len(bad) == len(level) and _contiguous(bad) \
+                and covered < 0.9 * size:
+            # a run: every slab of a fine level fails and together they make one
+            # interval (a gate's or a head's columns): it is the set, no need to
+            # split it down to single indices (the complement is verified later)
+            found.extend(range(bad[0][0], bad[-1][1]))
+            break
         nxt = []
         for lo, hi in bad:
             if hi - lo == 1:
@@ -335,6 +347,11 @@ def _axis_set(s: _Search, smooth: np.ndarray, idx: np.ndarray, size: int,
                 nxt.extend(_halves(lo, hi))
         level = nxt
     return np.array(sorted(found), dtype=int)
+
+
+def _contiguous(blocks: list[tuple[int, int]]) -> bool:
+    """Whether the (sorted) index ranges join into one interval."""
+    return all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
 
 
 def _halves(lo: int, hi: int) -> list[tuple[int, int]]:
