@@ -29,7 +29,10 @@ label entries) — so the search is a group test in three stages:
 Errors nearly everywhere (the common case: a wrong formula, a missing 1/N, a
 sign) need none of this: 8 single coordinates drawn at random are measured
 first (stage 0), and when all of them are wrong the search stops there; the
-samples name the factor or sign when there is one.
+samples name the factor or sign when there is one. In a small input (64
+coordinates or fewer) where half of them are wrong, every coordinate is
+measured once instead (cheaper than bisecting, and complete: the region the
+wrong ones span is named).
 
 Likely kinks — exact zeros and repeated values — are left out of the axis
 stage and bisected last, so that an input dense with kinks (half of a ReLU's
@@ -237,6 +240,7 @@ def localize(
 
 # ---- stage 0: wrong (nearly) everywhere? -------------------------------------------------
 N_FIRST_SAMPLES = 8
+SMALL_INPUT = 64  # coordinates: measured one by one when half of the first samples are wrong
 
 
 def _wrong_everywhere(s: _Search, top: list[DirectionResult], smooth: np.ndarray) -> bool:
@@ -246,13 +250,30 @@ def _wrong_everywhere(s: _Search, top: list[DirectionResult], smooth: np.ndarray
     Otherwise they stay as evidence and the search goes on."""
     if not any(r.finite and not r.ok and not r.kink for r in top):
         return False
-    if smooth.size < 4 * N_FIRST_SAMPLES or not s.room(N_FIRST_SAMPLES):
+    if smooth.size < 2 * N_FIRST_SAMPLES or not s.room(N_FIRST_SAMPLES):
         return False
     picks = np.sort(s.rng.choice(smooth, size=N_FIRST_SAMPLES, replace=False))
     found = len(s.loc.bad)
     s.singles(picks)
     if len(s.loc.bad) - found == N_FIRST_SAMPLES:
         s.loc.widespread = True
+        return True
+    rest = np.setdiff1d(smooth, picks)
+    if (len(s.loc.bad) - found >= N_FIRST_SAMPLES // 2 and smooth.size <= SMALL_INPUT
+            and s.room(rest.size)):
+        # Half or more wrong in a small input: bisecting it would measure about
+        # every coordinate twice over; measuring each once is cheaper and complete.
+        s.singles(rest)
+        bad = np.array([k for k, _ in s.loc.bad], dtype=int)
+        if bad.size and smooth.size == int(np.prod(s.shape)) and len(s.shape) >= 2:
+            # every coordinate measured: the region the wrong ones span, per axis
+            index = np.unravel_index(bad, s.shape)
+            sets = [None if np.unique(ix).size == size else np.unique(ix)
+                    for ix, size in zip(index, s.shape)]
+            if any(a is not None for a in sets):
+                s.loc.axis_sets, s.loc.region_confirmed = sets, True
+                s.loc.region_size = int(np.prod([size if a is None else a.size
+                                                 for a, size in zip(sets, s.shape)]))
         return True
     if len(s.loc.bad) == found:
         # None of them wrong. When every projection disagrees by one common factor c
