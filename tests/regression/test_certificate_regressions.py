@@ -46,3 +46,40 @@ def test_assert_vjp_raises_when_nothing_could_be_measured():
 
     with pytest.raises(gradproof.InconclusiveError, match="could not be measured"):
         assert_vjp(forward, lambda d, a: 1.5 * np.sqrt(a) * d, x0)
+
+
+def test_an_unconfirmed_float32_failure_is_not_made_ok_by_the_float64_recheck():
+    """float32 saw a projection fail and could not confirm it; the float64 re-check of
+    the same code agrees with the numerical gradient. Before, the verdict became ok:
+    a float32-only error (overflow, cancellation, a float32 branch) would pass as
+    proven. It stays inconclusive."""
+    from gradproof.check.judge import UNCONFIRMED, Judgement, judge_witness
+    from gradproof.check.report import InputResult
+
+    unconfirmed = InputResult(0, "x", (4,), "float32", verdict="inconclusive",
+                              status="inconclusive",
+                              reason=f"{UNCONFIRMED} (0.02 vs 0.005) but neither a fresh draw "
+                                     "nor any block of coordinates did")
+    witness = InputResult(0, "x", (4,), "float64", verdict="ok", status="ok")
+    judged = judge_witness(Judgement(unconfirmed), witness, [], 2.4e-5, 40, "float32")
+    assert judged.result.verdict == "inconclusive"
+    assert any("stays unexplained" in n for n in judged.notes)
+    # a float32 check that was inconclusive only for its resolution is settled by float64
+    too_wide = InputResult(0, "x", (4,), "float32", verdict="inconclusive",
+                           status="inconclusive", reason="the tolerance (0.02 relative) ...")
+    assert judge_witness(Judgement(too_wide), witness, [], 2.4e-5, 40,
+                         "float32").result.verdict == "ok"
+
+
+def test_a_float64_error_below_the_floor_does_not_turn_an_unproven_float32_check_ok():
+    """The float64 re-check found the gradient off, by less than float32 resolves; the
+    float32 check itself proved nothing. Before, that became ok."""
+    from gradproof.check.judge import Judgement, judge_witness
+    from gradproof.check.report import InputResult
+
+    unproven = InputResult(0, "x", (4,), "float32", verdict="inconclusive",
+                           status="inconclusive", reason="the tolerance (0.02 relative) ...")
+    witness = InputResult(0, "x", (4,), "float64", verdict="failed", status="FAIL",
+                          max_rel_error=1e-5, tol=1e-8)
+    judged = judge_witness(Judgement(unproven), witness, [], 2.4e-5, 40, "float32")
+    assert judged.result.verdict == "inconclusive"

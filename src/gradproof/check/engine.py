@@ -678,7 +678,6 @@ def _fatal_kind(side) -> str:
 
 # ----------------------------------------------------------------------
 # float32 code re-checked in float64
-WITNESS_FLOOR = float(np.finfo(np.float32).eps) ** (2 / 3)
 _TINY = 1e-8  # relative: float32 rounds it away (half an ulp is >= 3e-8), float64 keeps it
 _RESOLVED = 1e-5  # relative: float32 resolves it
 
@@ -782,6 +781,7 @@ def _witness(run: _Run, forward, backward, pair, options: dict) -> None:
         return
     per_input = {i: (witness.inputs[i], [p for p in witness.problems if p.input == i],
                      witness.n_evals) for i in cand}
+    # a float64 error counts above what the low precision's central difference resolves
     floors = {i: machine_eps(inputs[i].dtype) ** (2 / 3) for i in cand}
     low = {i: str(inputs[i].dtype) for i in cand}
     run.witness = (per_input, floors, low)
