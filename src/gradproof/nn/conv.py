@@ -119,8 +119,8 @@ class _ConvNd(Module):
         if self._cache is None:
             raise InputError(f"{self!r}: backward called before forward")
         dx, dw, db = _conv_backward(dout, self._cache, self.input_grad)
-        self.weight.grad += dw
-        self.bias.grad += db
+        self.weight.accumulate(dw)
+        self.bias.accumulate(db)
         return dx
 
 

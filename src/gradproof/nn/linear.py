@@ -103,14 +103,21 @@ class Linear(Module):
         out_shape = (*self._x_shape[:-1], self.out_features)
         dout = upstream(dout, out_shape, self.weight.data.dtype, self)
         dout2 = dout.reshape(-1, self.out_features)
-        grad = self.weight.grad
-        if self._dw is None or self._dw.dtype != grad.dtype or self._dw.shape != grad.shape:
-            self._dw = np.empty_like(grad)
-        # into reused scratch: a fresh (D, M) array per step costs page faults, not just a copy
-        np.matmul(self._x2.T, dout2, out=self._dw)
-        grad += self._dw
+        grad, fresh = self.weight.grad_to_overwrite()
+        if fresh:  # zeroed since the last step: write x.T @ dout straight into it
+            np.matmul(self._x2.T, dout2, out=grad)
+        else:
+            if self._dw is None or self._dw.dtype != grad.dtype or self._dw.shape != grad.shape:
+                self._dw = np.empty_like(grad)
+            # into reused scratch: a fresh (D, M) array per step costs page faults, not a copy
+            np.matmul(self._x2.T, dout2, out=self._dw)
+            grad += self._dw
         if self.bias is not None:
-            self.bias.grad += dout2.sum(axis=0)
+            bgrad, fresh = self.bias.grad_to_overwrite()
+            if fresh:
+                np.sum(dout2, axis=0, out=bgrad)
+            else:
+                bgrad += dout2.sum(axis=0)
         if not self.input_grad:
             return None
         return (dout2 @ self.weight.data.T).reshape(self._x_shape)

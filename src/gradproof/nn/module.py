@@ -24,13 +24,61 @@ class Parameter:
 
     ``data`` and ``grad`` have the same shape and dtype; optimizers update
     ``data`` in place from ``grad``.
+
+    :meth:`zero_grad` does not write the zeros at once: it marks the gradient
+    as zero, and the next reader of ``grad`` gets the array filled with zeros
+    (so ``p.grad`` is always what it would be after an eager fill). A layer's
+    backward that finds the mark writes its gradient into the array instead of
+    adding it (:meth:`accumulate`, :meth:`grad_to_overwrite`), which spares a
+    full pass over the array to zero it and another to add: on an MLP, about
+    a tenth of a training step.
     """
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("data", "_grad", "_zeroed")
 
     def __init__(self, data: np.ndarray):
         self.data = data
-        self.grad = np.zeros_like(data)
+        self._grad: np.ndarray | None = np.zeros_like(data)
+        self._zeroed = False  # True: _grad's contents are stale and stand for zeros
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """The gradient (``data``'s shape and dtype), zeros after :meth:`zero_grad`."""
+        if self._zeroed:
+            self._zeroed = False
+            self._grad[...] = 0
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray | None) -> None:
+        self._grad = value
+        self._zeroed = False
+
+    def zero_grad(self) -> None:
+        """Make the gradient zero (lazily: see the class docstring)."""
+        if self._grad is not None:
+            self._zeroed = True
+
+    def grad_to_overwrite(self) -> tuple[np.ndarray, bool]:
+        """``(grad, fresh)`` for a backward about to add its gradient ``g``.
+
+        When ``fresh`` is True the gradient was zeroed and nobody has read it
+        since: the caller must *write* ``g`` into ``grad`` (``out=grad``)
+        instead of adding it, and must do so before anything else reads it.
+        When False it adds ``g`` as usual.
+        """
+        if self._zeroed:
+            self._zeroed = False
+            return self._grad, True
+        return self.grad, False
+
+    def accumulate(self, g: np.ndarray) -> None:
+        """``grad += g`` (a copy when the gradient was just zeroed)."""
+        grad, fresh = self.grad_to_overwrite()
+        if fresh:
+            np.copyto(grad, g)
+        else:
+            grad += g
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -96,7 +144,7 @@ class Module:
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            p.grad[...] = 0
+            p.zero_grad()
 
     def train(self, mode: bool = True) -> Module:
         mode = boolean("mode", mode, owner="train(mode)")

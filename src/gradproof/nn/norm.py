@@ -54,8 +54,8 @@ class _Normalization(Module):
         return self._cache
 
     def _add_grads(self, dgamma: np.ndarray, dbeta: np.ndarray) -> None:
-        self.gamma.grad += dgamma
-        self.beta.grad += dbeta
+        self.gamma.accumulate(dgamma)
+        self.beta.accumulate(dbeta)
 
 
 class BatchNorm1d(_Normalization):

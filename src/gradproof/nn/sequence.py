@@ -74,7 +74,7 @@ class Embedding(_Stateful):
     def backward(self, dout: np.ndarray) -> None:
         """Accumulates ``weight.grad``; returns None (indices have no gradient)."""
         _, dW = F.embedding_backward(dout, self._take_cache())
-        self.weight.grad += dW
+        self.weight.accumulate(dW)
         return None
 
     def __repr__(self) -> str:
@@ -120,7 +120,7 @@ class _Recurrent(_Stateful):
         """dout (N, T, H) -> dx (N, T, D); accumulates the parameters' grads, sets ``dh0``."""
         dx, self.dh0, *dparams = self.layer_backward(dout, self._take_cache())
         for p, g in zip(self._params(), dparams):
-            p.grad += g
+            p.accumulate(g)
         return dx
 
     def __repr__(self) -> str:
@@ -183,7 +183,7 @@ class MultiHeadAttention(_Stateful):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dx, *dparams = F.multi_head_attention_backward(dout, self._take_cache())
         for name, g in zip(F.MHA_PARAMS, dparams):
-            getattr(self, name).grad += g
+            getattr(self, name).accumulate(g)
         return dx
 
     def __repr__(self) -> str:
@@ -236,7 +236,7 @@ class TransformerBlock(_Stateful):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dx, *dparams = F.transformer_block_backward(dout, self._take_cache())
         for name, g in zip(F.TRANSFORMER_BLOCK_PARAMS, dparams):
-            getattr(self, name).grad += g
+            getattr(self, name).accumulate(g)
         return dx
 
     def __repr__(self) -> str:

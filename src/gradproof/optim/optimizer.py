@@ -134,18 +134,26 @@ class Optimizer:
 
     def _nonfinite_gradient(self) -> int | None:
         """The index of the first parameter whose gradient is not finite, or None."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._first_nonfinite()
+
+    def _first_nonfinite(self) -> int | None:
         for index, p in enumerate(self._params):
-            # a sum is cheaper than isfinite(); only a non-finite sum is looked at closely
-            if p.grad is not None and not np.isfinite(np.sum(p.grad)) \
-                    and not np.isfinite(p.grad).all():
+            grad = p.grad
+            if grad is None:
+                continue
+            flat = grad.ravel()
+            # a BLAS dot (sum of squares) is cheaper than sum() or isfinite(): NaN and inf
+            # make it non-finite; only then (or when large finite values overflow it) is
+            # the gradient looked at element by element
+            if not np.isfinite(np.dot(flat, flat)) and not np.isfinite(grad).all():
                 return index
         return None
 
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero, in place."""
+        """Make every parameter's gradient zero (lazily: see ``Parameter.zero_grad``)."""
         for p in self._params:
-            if p.grad is not None:
-                p.grad[...] = 0
+            p.zero_grad()
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's state as ``{"hyper": JSON-able dict, "arrays": {name: ndarray}}``.

@@ -184,7 +184,7 @@ class ElementwiseRule:
 RULES: dict[str, ElementwiseRule] = {
     "relu": ElementwiseRule(
         lambda x: np.maximum(x, 0),
-        lambda x: (x > 0).astype(x.dtype),
+        lambda x: x > 0,  # a mask: dout * mask is dout's dtype, with no float copy of it
         "1 if x > 0 else 0 (0 at x == 0)",
     ),
     "leaky_relu": ElementwiseRule(
@@ -246,7 +246,7 @@ def _make_backward(activation: str) -> Callable[[np.ndarray, ElementwiseCache], 
             )
         dout = upstream(dout, cache.x.shape, cache.x.dtype, activation)
         slope = rule.slope(cache.x, **cache.params)
-        return np.asarray(dout * slope, dtype=cache.x.dtype)
+        return np.asarray(np.multiply(dout, slope), dtype=cache.x.dtype)
 
     backward.__name__ = backward.__qualname__ = f"{activation}_backward"
     backward.__doc__ = (
