@@ -124,6 +124,8 @@ def check_shape(name: str, value: np.ndarray, expected: tuple[int, ...], meaning
 
 def check_finite(name: str, value: np.ndarray, hint: str = "") -> None:
     """Raise :class:`InputError` if ``value`` holds a NaN or an infinity (says where)."""
+    if np.isfinite(value).all():
+        return
     bad = ~np.isfinite(value)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])

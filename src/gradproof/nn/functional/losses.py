@@ -72,9 +72,8 @@ def _labels(y: object, x: np.ndarray) -> np.ndarray:
             "convert them with y.astype(np.int64)"
         )
     check_shape("y", y, (N,), "(N,) with N = x.shape[0]")
-    bad = (y < 0) | (y >= C)
-    if bad.any():
-        i = int(np.argmax(bad))
+    if y.min() < 0 or y.max() >= C:
+        i = int(np.argmax((y < 0) | (y >= C)))
         raise InputError(
             f"y must hold class labels in [0, C) = [0, {C}) for x of shape {x.shape}, "
             f"got y[{i}] = {int(y[i])}"
@@ -119,11 +118,11 @@ def softmax_loss(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     N = x.shape[0]
     rows = np.arange(N)
     shifted = x - x.max(axis=1, keepdims=True)  # log-sum-exp trick: exp never overflows
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = _mean_loss(-log_probs[rows, y])
-    dx = np.exp(log_probs)
-    dx[rows, y] -= 1
-    dx /= N
+    dx = np.exp(shifted)
+    total = dx.sum(axis=1, keepdims=True)  # in [1, C]: its log and reciprocal are safe
+    loss = _mean_loss(np.log(total[:, 0]) - shifted[rows, y])
+    dx *= 1 / (N * total)  # softmax / N
+    dx[rows, y] -= x.dtype.type(1 / N)
     return loss, dx
 
 
