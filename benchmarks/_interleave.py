@@ -162,6 +162,7 @@ class Comparison:
     ratios: list[float] = field(default_factory=list)  # torch seconds / gradproof seconds
     cpu_ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in LIBRARIES})
     info: dict[str, dict] = field(default_factory=dict)
+    extra: tuple[str, ...] = ()  # reference workers timed in the same rounds, not in the ratio
     load_before: float = float("nan")
     load_after: float = float("nan")
 
@@ -196,7 +197,14 @@ class Comparison:
             "cpu_ratio": self.cpu_ratio,
             "rounds": self.rounds,
             "load_average": (self.load_before, self.load_after),
+            **{name: self.median(name) for name in self.extra},
+            **{f"{name}_ratio": self.extra_ratio(name) for name in self.extra},
         }
+
+    def extra_ratio(self, name: str) -> float:
+        """``name`` / pytorch throughput: the median of the per-round ratios."""
+        return statistics.median(
+            e / t for e, t in zip(self.rates[name], self.rates["pytorch"]))
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
@@ -217,21 +225,29 @@ def compare(
     batch: int,
     threads: int,
     max_seconds: float | None = None,
+    extra: Sequence[str] = (),
 ) -> Comparison:
     """Run ``rounds`` alternating rounds of ``steps`` steps per library, one process each.
 
     ``build(library, options)`` runs in each worker (library is "gradproof" or
     "pytorch") and returns ``(step, batches)``; it must be a module-level
     function (the spawned worker imports it by name). With ``max_seconds``,
-    no new round starts after that long (at least 3 run).
+    no new round starts after that long (at least 3 run). ``extra`` names
+    more workers (``build`` gets their names as ``library``), e.g. a floor
+    written in plain NumPy: timed in the same rounds, each in its own process,
+    printed beside the two libraries but kept out of the ratio.
     """
     for var in THREAD_VARS:  # before the workers load NumPy or torch
         os.environ[var] = str(threads)
     ctx = multiprocessing.get_context("spawn")
-    run = Comparison(name=name, steps=steps, warmup=warmup, batch=batch, threads=threads)
+    run = Comparison(name=name, steps=steps, warmup=warmup, batch=batch, threads=threads,
+                     extra=tuple(extra))
+    everyone = (*LIBRARIES, *run.extra)
+    for library in run.extra:
+        run.rates[library], run.cpu_ms[library] = [], []
     workers = {}
     try:
-        for library in LIBRARIES:  # build and warm up one at a time, too
+        for library in everyone:  # build and warm up one at a time, too
             workers[library] = _Worker(ctx, build, library, options, threads, warmup)
             run.info[library], run.losses[library] = workers[library].receive()
         run.load_before = load_average()
@@ -240,7 +256,7 @@ def compare(
             if max_seconds is not None and r >= 3 and time.perf_counter() - t_start > max_seconds:
                 print(f"(time budget of {max_seconds:g} s reached after {r} rounds)")
                 break
-            order = LIBRARIES if r % 2 == 0 else LIBRARIES[::-1]
+            order = everyone if r % 2 == 0 else everyone[::-1]
             seconds = {}
             for library in order:
                 (seconds[library], cpu), run.losses[library] = workers[library].run(steps)
@@ -275,7 +291,7 @@ def print_report(run: Comparison) -> None:
         f"{'library':<12}{'median samples/s':>18}{'min':>12}{'max':>12}{'ms/step':>10}"
         f"{'CPU ms/step':>13}{'loss after':>12}"
     )
-    for library in LIBRARIES:
+    for library in (*LIBRARIES, *run.extra):
         rates = run.rates[library]
         med = statistics.median(rates)
         print(
@@ -293,6 +309,11 @@ def print_report(run: Comparison) -> None:
     )
     print(f"ratio of CPU time per step, pytorch / gradproof: {run.cpu_ratio:.2f} (median of the "
           "rounds)")
+    for name in run.extra:
+        within = statistics.median(
+            g / e for g, e in zip(run.rates["gradproof"], run.rates[name]))
+        print(f"ratio {name} / pytorch: {run.extra_ratio(name):.2f}; gradproof / {name}: "
+              f"{within:.2f} (medians of the rounds)")
 
 
 def add_arguments(parser, rounds: int, steps: int, warmup: int, max_seconds: float | None):
