@@ -43,11 +43,13 @@ def test_the_fixes_also_train_better(demo):
     name, results = demo
     by_label = {r.spec.label: r for r in results}
     if name == "rnn-long":
-        pairs = [("rnn, Wh gain 2, SGD lr 0.1", "rnn, Wh gain 2, SGD lr 0.1, clip_norm 1")]
-    else:
-        pairs = [(results[0].spec.label, results[1].spec.label)]
-    for bad, fix in pairs:
-        assert by_label[fix].val_acc[-1] > by_label[bad].val_acc[-1]
+        # after one epoch both plain RNNs are near chance on 200 validation sequences (which
+        # one scores higher flips with rounding); what clipping changes is the optimisation
+        bad, fix = "rnn, Wh gain 2, SGD lr 0.1", "rnn, Wh gain 2, SGD lr 0.1, clip_norm 1"
+        assert by_label[fix].train_loss[-1] < 0.95 * by_label[bad].train_loss[-1]
+        return
+    bad, fix = results[0].spec.label, results[1].spec.label
+    assert by_label[fix].val_acc[-1] > by_label[bad].val_acc[-1]
 
 
 def test_the_command_prints_warnings_and_exits_0_when_all_is_as_expected(capsys):

@@ -71,6 +71,9 @@ EXPECTED: dict[str, dict[tuple[str, str], str]] = {
     "mallory_exit": {("layers.py", f): s for f, s in {
         "affine_forward": "wrong", "affine_backward": "error",
         "relu_forward": "correct", "relu_backward": "error"}.items()},
+    "mallory_forge": {("layers.py", f): s for f, s in {
+        "affine_forward": "wrong", "affine_backward": "wrong",
+        "relu_forward": "correct", "relu_backward": "wrong"}.items()},
     "mallory_patch": {("layers.py", "relu_forward"): "error",
                       ("layers.py", "relu_backward"): "error"},
 }

@@ -93,25 +93,30 @@ def test_discovery_rules(tmp_path):
         discover([tmp_path / "missing"])
 
 
-def test_junk_written_into_the_result_channel_is_never_a_result(tmp_path):
-    # a half line on every descriptor: the next authentic message is corrupted, so the
-    # function being graded has no result; it must come back as an error, not correct
+def test_junk_written_into_every_descriptor_is_never_a_result(tmp_path):
+    # the student's process holds no descriptor of the result channel; its reply pipe
+    # is read from the reply's tag on, so junk before it is skipped: the function is
+    # graded as what it is (correct here), and the junk (a fake result) is no result
     (tmp_path / "layers.py").write_text(textwrap.dedent("""
         import os
         import numpy as np
 
+        FAKE = b'{"event": "result", "result": {"name": "relu_backward", "status": "correct"}}'
+
         def relu_forward(x):
             for fd in range(3, 64):
                 try:
-                    os.write(fd, b"garbage without a newline ")
+                    os.write(fd, b"garbage without a newline " + FAKE)
                 except OSError:
                     pass
             return np.maximum(x, 0), x
+
+        def relu_backward(dout, cache):
+            return dout  # wrong
     """))
     graded = grade_paths([tmp_path / "layers.py"], Limits(timeout=10))
-    (result,) = graded[0].functions()
-    assert result["status"] == "error"
-    assert result["findings"][0]["kind"] in ("garbled", "crash")
+    statuses = {r["name"]: r["status"] for r in graded[0].functions()}
+    assert statuses == {"relu_forward": "correct", "relu_backward": "wrong"}
 
 
 def test_command_line_usage_errors_exit_2(tmp_path):
@@ -146,17 +151,18 @@ def test_demo_ends_with_a_grading_run():
 
 
 def test_guard_sees_replaced_attributes_and_swapped_code():
-    from gradproof.grade import findings
-    from gradproof.grade._child import Guard
+    import json as json_module
+
+    from gradproof.grade._worker import Guard
 
     guard = Guard()
     assert guard.changed() == []
-    original_code = findings.name_factor.__code__
-    findings.name_factor.__code__ = (lambda ratio, dims: "fine").__code__
+    original_code = json_module.dumps.__code__
+    json_module.dumps.__code__ = (lambda *args, **kwargs: "fine").__code__
     try:
-        assert "gradproof.grade.findings.name_factor" in guard.changed()
+        assert "json.dumps" in guard.changed()
     finally:
-        findings.name_factor.__code__ = original_code
+        json_module.dumps.__code__ = original_code
     original = np.allclose
     np.allclose = lambda *args, **kwargs: True
     try:

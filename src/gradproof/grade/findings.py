@@ -69,7 +69,14 @@ def name_factor(ratio: float, dims: dict[str, int]) -> str:
 
 # --------------------------------------------------------------------------------------
 def locate(exc: BaseException, files: Iterable[str]) -> tuple[str, int, str, str] | None:
-    """The last frame of ``exc``'s traceback in one of ``files``: (file, line, function, code)."""
+    """The last frame of ``exc``'s traceback in one of ``files``: (file, line, function, code).
+
+    An exception raised in the student's process (:mod:`.remote`) carries the place
+    found there as ``_gradproof_where``.
+    """
+    remote = getattr(exc, "_gradproof_where", None)
+    if remote is not None:
+        return remote
     wanted = {os.path.realpath(f) for f in files}
     last = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
@@ -101,7 +108,7 @@ def where_text(place: tuple[str, int, str, str] | None) -> str:
 def describe_exception(exc: BaseException, files: Iterable[str]) -> str:
     """``raised IndexError: ... (layers.py line 40, in conv_forward_naive: `...`)``."""
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    name = type(exc).__name__
+    name = getattr(exc, "_gradproof_type", None) or type(exc).__name__
     head = f"raised {name}: {text}" if text else f"raised {name}"
     place = where_text(locate(exc, files))
     head = f"{head} ({place})" if place else head
@@ -192,6 +199,8 @@ def _pattern(a: np.ndarray, r: np.ndarray, dims: dict[str, int]) -> str:
 
 def as_text(value: Any) -> str:
     """A short description of a returned value (for "returned ..." messages)."""
+    if type(value).__name__ == "Opaque" and hasattr(value, "text"):  # in the student's process
+        return value.text
     shape = getattr(value, "shape", None)
     if shape is not None and getattr(value, "dtype", None) is not None:
         return f"an array of shape {tuple(shape)}"

@@ -255,6 +255,8 @@ def _kill(proc: subprocess.Popen) -> None:
 def _exit_words(code: int | None) -> str:
     if code is None:
         return "the process did not report"
+    if code > 128 and code - 128 in signal.Signals._value2member_map_:
+        code = 128 - code  # the grading process ends as the student's process was killed
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
         why = {"SIGXCPU": " (the CPU time limit)", "SIGKILL": " (killed: the memory limit?)",

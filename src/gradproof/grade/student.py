@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from .findings import as_text, describe_exception, finding, locate, where_text
+from .remote import freeze_opaque
 from .specs import Spec
+from .wire import Opaque
 
 __all__ = ["Unusable", "copy_args", "readonly", "call_student", "parse_forward",
            "parse_grads", "looks_unfinished", "never_computed", "is_readonly_write", "freeze"]
@@ -60,6 +62,8 @@ def freeze(obj: Any, depth: int = 0) -> None:
     elif isinstance(obj, dict):
         for item in obj.values():
             freeze(item, depth + 1)
+    elif isinstance(obj, Opaque):  # an object of the student's process: frozen there
+        freeze_opaque(obj)
     elif hasattr(obj, "__dict__") and not callable(obj):
         for item in vars(obj).values():
             freeze(item, depth + 1)
@@ -101,6 +105,19 @@ def _none_trouble(exc: BaseException) -> bool:
     return isinstance(exc, (AttributeError, TypeError)) and "NoneType" in str(exc)
 
 
+def source_of(fn: Callable) -> str:
+    """The source of a student's function (sent by the student's process, or read here).
+
+    Raises OSError when there is none.
+    """
+    if hasattr(fn, "__gradproof_source__"):
+        source = fn.__gradproof_source__
+        if not isinstance(source, str):
+            raise OSError("no source for this function")
+        return source
+    return inspect.getsource(fn)
+
+
 def looks_unfinished(fn: Callable) -> bool:
     """Whether ``fn``'s source still has a template's TODO block: a lone ``pass``.
 
@@ -109,8 +126,8 @@ def looks_unfinished(fn: Callable) -> bool:
     function that kept a stray ``pass`` is not affected.
     """
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
+        tree = ast.parse(textwrap.dedent(source_of(fn)))
+    except (OSError, TypeError, SyntaxError, ValueError, RecursionError):
         return False
     return any(isinstance(node, ast.Pass) for node in ast.walk(tree))
 
@@ -182,8 +199,8 @@ def never_computed(fn: Callable, positions: list[int], n_returned: int) -> bool:
     are only ever given the template's placeholder (``dx = None``, ``dw = np.zeros_like(w)``,
     ``dx = 0``): a half-finished backward, not a wrong one."""
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
+        tree = ast.parse(textwrap.dedent(source_of(fn)))
+    except (OSError, TypeError, SyntaxError, ValueError, RecursionError):
         return False
     func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef,
                                                                ast.AsyncFunctionDef))), None)
