@@ -83,3 +83,31 @@ def test_a_float64_error_below_the_floor_does_not_turn_an_unproven_float32_check
                           max_rel_error=1e-5, tol=1e-8)
     judged = judge_witness(Judgement(unproven), witness, [], 2.4e-5, 40, "float32")
     assert judged.result.verdict == "inconclusive"
+
+
+def _tanh_backward_float32(bug: float, mask: np.ndarray):
+    """A tanh backward that computes and returns float32 whatever its inputs' dtype,
+    wrong by ``bug`` (relative) where ``mask`` is set."""
+
+    def backward(dout, x):
+        g = dout.astype(np.float32) * (1 - np.tanh(x.astype(np.float32)) ** 2)
+        return (g * np.where(mask, np.float32(bug), np.float32(1))).astype(np.float32)
+
+    return backward
+
+
+def test_a_float32_only_backward_is_still_rechecked_in_float64():
+    # The backward returned float32 even for float64 inputs, so the float64 re-check was
+    # skipped ("the gradient is not a float64 array"), and a 0.3 % error on 5 % of the
+    # coordinates, under float32's projection resolution (~7e-4 here) but 30 x above
+    # what one float32 coordinate resolves, was OK. Its gradient is now upcast for the
+    # re-check, whose tolerance includes the backward's measured rounding.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((128, 256)).astype(np.float32)
+    mask = rng.random(x.shape) < 0.05
+    wrong = check_vjp(lambda x: (np.tanh(x), x), _tanh_backward_float32(1.003, mask), x)
+    assert wrong.verdict == "failed", str(wrong)
+    assert "run in float64" in str(wrong)
+    right = check_vjp(lambda x: (np.tanh(x), x), _tanh_backward_float32(1.0, mask), x)
+    assert right.verdict == "ok", str(right)
+    assert any("its gradient upcast" in n for n in right.notes), right.notes

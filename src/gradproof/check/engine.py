@@ -682,11 +682,16 @@ _TINY = 1e-8  # relative: float32 rounds it away (half an ulp is >= 3e-8), float
 _RESOLVED = 1e-5  # relative: float32 resolves it
 
 
-def _dtype_generic(forward, backward, up: tuple, cand: list[int], seed) -> tuple[str, int]:
-    """Whether the code computes in float64 on float64 inputs: ``("", calls)`` if so,
-    else ``(reason, calls)``.
+def _dtype_generic(forward, backward, up: tuple, cand: list[int], seed
+                   ) -> tuple[str, int, bool]:
+    """Whether the forward computes in float64 on float64 inputs: ``("", calls, cast)`` if
+    so, else ``(reason, calls, False)``.
 
-    Its outputs and gradients must be float64, and the slope of ``phi`` along a
+    Its outputs must be float64, its gradients float64 or the low precision
+    (``cast``: a backward that returns float32 whatever its inputs; its gradients
+    are then upcast for the re-check, whose tolerance includes the backward's
+    measured rounding, and whose failures count only above the low precision's
+    floor), and the slope of ``phi`` along a
     direction measured with a step far below float32's resolution (1e-8
     relative) must match the slope measured with a step float32 resolves
     (1e-5): code that casts to float32 inside rounds the tiny step away and
@@ -700,14 +705,19 @@ def _dtype_generic(forward, backward, up: tuple, cand: list[int], seed) -> tuple
         douts = call.make_douts(outs, rng)
         grads = call.grads_per_input(call.backward(douts, cache))
     except CallError as exc:
-        return f"on float64 inputs, {exc}", call.n_forward
+        return f"on float64 inputs, {exc}", call.n_forward, False
     if any(np.issubdtype(o.dtype, np.floating) and o.dtype != np.float64 for o in outs):
-        return "the outputs are not float64 for float64 inputs", call.n_forward
+        return "the outputs are not float64 for float64 inputs", call.n_forward, False
     dirs = {}
+    cast = False
     for i in cand:
         g = grads[i]
-        if not (isinstance(g, np.ndarray) and g.dtype == np.float64 and g.shape == up[i].shape):
-            return f"the gradient of input {i} is not a float64 array of its shape", call.n_forward
+        if not (isinstance(g, np.ndarray) and g.shape == up[i].shape
+                and g.dtype in (np.float64, np.float32, np.float16)):
+            return (f"the gradient of input {i} is not a float array of its shape",
+                    call.n_forward, False)
+        cast = cast or g.dtype != np.float64
+        g = g.astype(np.float64)
         signs = np.where(g > 0, 1.0, np.where(g < 0, -1.0, rng.choice([-1.0, 1.0], g.shape)))
         dirs[i] = signs * np.abs(up[i])  # zeros stay put: float32 could see them move
 
@@ -724,14 +734,31 @@ def _dtype_generic(forward, backward, up: tuple, cand: list[int], seed) -> tuple
     try:
         big, tiny = slope(_RESOLVED), slope(_TINY)
     except CallError as exc:
-        return f"on float64 inputs, {exc}", call.n_forward
+        return f"on float64 inputs, {exc}", call.n_forward, False
     if not (np.isfinite(big) and np.isfinite(tiny) and big != 0):
-        return "the output does not move along a test direction", call.n_forward
+        return "the output does not move along a test direction", call.n_forward, False
     if not abs(tiny - big) <= 0.05 * abs(big):
         return ("a perturbation below float32's resolution does not move the output as a "
                 "larger one does: the code computes in float32 (or lower) whatever its "
-                "inputs"), call.n_forward
-    return "", call.n_forward
+                "inputs"), call.n_forward, False
+    return "", call.n_forward, cast
+
+
+def _upcast_gradients(backward):
+    """``backward`` with its float32/float16 gradients returned as float64 (exactly)."""
+
+    def upcast(g):
+        if isinstance(g, np.ndarray) and g.dtype in (np.float32, np.float16):
+            return g.astype(np.float64)
+        return g
+
+    def backward64(*args):
+        grads = backward(*args)
+        if isinstance(grads, (tuple, list)):
+            return type(grads)(upcast(g) for g in grads)
+        return upcast(grads)
+
+    return backward64
 
 
 
@@ -752,18 +779,21 @@ def _witness(run: _Run, forward, backward, pair, options: dict) -> None:
         return
     up = tuple(x.astype(np.float64) if is_float_array(x) and x.dtype in (np.float32, np.float16)
                else x for x in inputs)
+    cast = False
     if pair is not None:  # the float64 version of the code, given
         forward, backward = pair
         reason, calls = "", 0
     else:
         try:
-            reason, calls = _dtype_generic(forward, backward, up, cand, options["seed"])
+            reason, calls, cast = _dtype_generic(forward, backward, up, cand, options["seed"])
         except Exception as exc:  # noqa: BLE001 - any failure means: not dtype-generic
             reason, calls = f"on float64 inputs the code raised {type(exc).__name__}: {exc}", 0
     run.extra_evals += calls
     if reason:
         run.notes.append(f"float32/float16 inputs not re-checked in float64: {reason}")
         return
+    if cast:  # a float32 backward behind a float64 forward: its values, upcast, are judged
+        backward = _upcast_gradients(backward)
     options = {**options, "wrt": cand}
     try:
         witness = check_vjp(forward, backward, *up, upcast=False, **options)
@@ -790,7 +820,8 @@ def _witness(run: _Run, forward, backward, pair, options: dict) -> None:
         run.notes.append(
             f"float32/float16 input(s) {', '.join(run.base[i].label for i in agree)} also "
             f"checked in float64 (the same code on upcast inputs, {witness.n_evals} forward "
-            "calls): agree")
+            "calls" + ("; the backward returns float32 whatever its inputs: its gradient "
+                       "upcast" if cast else "") + "): agree")
 
 
 def check_grad(
