@@ -1,4 +1,6 @@
-"""Inside the child process: import a student's file, find its CS231n functions, grade each.
+"""Import a student's file and find its CS231n functions (in the student's process,
+:mod:`._worker`); grade each (:class:`FileGrader`, in the grading process, :mod:`._child`,
+where the functions are :class:`~gradproof.grade.remote.RemoteFunction` objects).
 
 Everything returned is a plain JSON-able dict. The parent process
 (:mod:`.sandbox`) decides what to grade and watches the clock; this module
