@@ -790,7 +790,10 @@ def _witness(run: _Run, forward, backward, pair, options: dict) -> None:
             reason, calls = f"on float64 inputs the code raised {type(exc).__name__}: {exc}", 0
     run.extra_evals += calls
     if reason:
-        run.notes.append(f"float32/float16 inputs not re-checked in float64: {reason}")
+        run.notes.append(f"float32/float16 inputs not re-checked in float64: {reason}; "
+                         "their verdict rests on low-precision measurements alone, whose "
+                         "tolerance (the table's) is relative to the gradient's norm: an "
+                         "error e on a fraction d of the coordinates weighs about e*sqrt(d)")
         return
     if cast:  # a float32 backward behind a float64 forward: its values, upcast, are judged
         backward = _upcast_gradients(backward)
