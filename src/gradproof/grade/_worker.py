@@ -1,4 +1,4 @@
-"""The student's process: ``python -m gradproof.grade._worker IN_FD OUT_FD``.
+"""The student's process: ``python -m gradproof.grade._worker IN_FD OUT_FD PARENT_PID``.
 
 Started by the grading process (:mod:`.remote`), it imports a student's files
 and runs their functions on request, and does nothing else of the grading:
@@ -44,8 +44,9 @@ _GUARDED = ("numpy", "builtins", "os", "math", "json")
 MAX_SOURCE = 200_000
 
 
-def _die_with_parent() -> None:
-    """SIGKILL this process when the grading process ends (Linux; elsewhere nothing)."""
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when the grading process ``parent`` ends (Linux; elsewhere
+    nothing); if it has ended already, end now."""
     try:
         import ctypes
         import signal
@@ -54,6 +55,8 @@ def _die_with_parent() -> None:
         libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if parent and os.getppid() != parent:  # it died before the line above
+        os._exit(1)
 
 
 def limit(memory_mb: int, cpu_s: int) -> None:
@@ -269,7 +272,7 @@ def _exception_info(exc: BaseException, files: list[str]) -> dict:
 
 def main(argv: list[str]) -> None:
     in_fd, out_fd = int(argv[1]), int(argv[2])
-    _die_with_parent()
+    _die_with_parent(int(argv[3]) if len(argv) > 3 else 0)
     server = Server(in_fd, out_fd)
     try:
         server.serve()

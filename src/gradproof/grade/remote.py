@@ -62,7 +62,8 @@ class Worker:
         to_worker, from_grader = os.pipe()
         to_grader, from_worker = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gradproof.grade._worker", str(to_worker), str(from_worker)],
+            [sys.executable, "-m", "gradproof.grade._worker", str(to_worker), str(from_worker),
+             str(os.getpid())],
             stdin=subprocess.DEVNULL, pass_fds=(to_worker, from_worker), close_fds=True)
         os.close(to_worker)
         os.close(from_worker)
