@@ -42,7 +42,14 @@ from .arrays import (
     perturbation_scale,
 )
 from .calls import Call, CallError, TimeBudgetSpent, phi_of, time_budget
-from .judge import Evidence, Judgement, judge_values, judge_witness, worst_verdict
+from .judge import (
+    Evidence,
+    Judgement,
+    judge_low_precision_ties,
+    judge_values,
+    judge_witness,
+    worst_verdict,
+)
 from .localize import failing, kink_suspects_last, localize, random_weights, single_coordinates
 from .numeric import MAX_STEP, Direction, Measurer, perturbed_points
 from .patterns import factor_candidates
@@ -406,6 +413,32 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
             fresh.append(_fresh_draw(call, originals, rng, measurer, low_noise))
         return fresh[k]
 
+    def settle(i: int, noise_ratio: float = 1.0) -> None:
+        """Input ``i`` has a failing projection: localise, then confirm on fresh draws
+        (whose noise levels are scaled by ``noise_ratio``, as the measurer's were)."""
+        ev = evidence[i]
+        ev.loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals,
+                          groups=kink_suspects_last(inputs[i]), top=ev.top)
+        _measure_ties(measurer, i, inputs[i].shape, scales[i],
+                      [k for k, _ in ev.loc.kinks], ev)
+        run.spend("localisation")
+        smooth_failed = any(r.finite and not r.ok and not r.kink for r in ev.top)
+        if smooth_failed and not ev.loc.bad:
+            # up to FRESH_DRAWS independent draws (new dout, new directions):
+            # one failing again confirms the failure
+            for k in range(FRESH_DRAWS):
+                dirs = [Direction(i, (random_weights(rng, inputs[i].size)
+                                      * scales[i]).reshape(inputs[i].shape), "fresh draw")
+                        for _ in range(2)]
+                again = fresh_measurer(k)
+                kept = again.noise[i]
+                again.noise[i] = kept * noise_ratio
+                ev.confirm += again.measure(dirs, adapt=True)
+                again.noise[i] = kept
+                if any(r.finite and not r.ok and not r.kink for r in ev.confirm):
+                    break
+            run.spend("confirmation")
+
     if mode == "full":
         for i in measured_idx:
             ev = evidence[i]
@@ -422,26 +455,8 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
         for i in measured_idx:
             ev = evidence[i]
             ev.top = [r for r in mine_all if r.direction.input == i]
-            if not any(failing(r) for r in ev.top):
-                run.done.add(i)
-                continue
-            ev.loc = localize(measurer, i, inputs[i].shape, scales[i], rng, budget=max_evals,
-                              groups=kink_suspects_last(inputs[i]), top=ev.top)
-            _measure_ties(measurer, i, inputs[i].shape, scales[i],
-                          [k for k, _ in ev.loc.kinks], ev)
-            run.spend("localisation")
-            smooth_failed = any(r.finite and not r.ok and not r.kink for r in ev.top)
-            if smooth_failed and not ev.loc.bad:
-                # up to FRESH_DRAWS independent draws (new dout, new directions):
-                # one failing again confirms the failure
-                for k in range(FRESH_DRAWS):
-                    dirs = [Direction(i, (random_weights(rng, inputs[i].size)
-                                          * scales[i]).reshape(inputs[i].shape), "fresh draw")
-                            for _ in range(2)]
-                    ev.confirm += fresh_measurer(k).measure(dirs, adapt=True)
-                    if any(r.finite and not r.ok and not r.kink for r in ev.confirm):
-                        break
-                run.spend("confirmation")
+            if any(failing(r) for r in ev.top):
+                settle(i)
             run.done.add(i)
     run.done.update(i for i in value_idx if evidence[i].skip_reason)
     for i in measured_idx:
@@ -460,12 +475,63 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
         _witness(run, forward, backward, pair,
                  dict(mode=mode, method=method, seed=seed, n_directions=n_directions,
                       max_evals=max_evals, executor=executor, names=arg_names))
+    # ---- 4b: float32 code no float64 re-check can prove: its measured noise ------
+    rechecked = run.witness[0] if run.witness is not None else {}
+    for i in measured_idx:
+        ev = evidence[i]
+        if (mode == "auto" and inputs[i].dtype == np.float32 and i not in rechecked
+                and i not in side.status and not side.problems and ev.top and ev.loc is None
+                and not ev.eps_eff and not any(failing(r) for r in ev.top)):
+            ratio = _sharpen(measurer, i, inputs[i], scales[i], rng, ev)
+            run.spend("precision")
+            if ratio < 1.0:
+                run.notes.append(
+                    f"input {run.base[i].label}: with no re-check at a higher precision, "
+                    f"judged at its forward's measured rounding noise, {1 / ratio:.2g} times "
+                    f"below the rounding model ({SHARPEN_PROBES} probes, safety "
+                    f"{NOISE_SAFETY:g})")
+                if any(failing(r) for r in ev.top):
+                    settle(i, ratio)
     # ---- 5 + 6: judge and assemble ---------------------------------------------
     return run.assemble()
 
 
+def _sharpen(measurer: Measurer, i: int, x: np.ndarray, scale: np.ndarray, rng,
+             ev: Evidence) -> float:
+    """Judge float32 code that no float64 re-check can prove at its measured noise.
+
+    The rounding model (a backward-error bound) sits 10-100x above the actual
+    rounding of an accurate float32 forward, and for code that computes in
+    float32 whatever its inputs nothing else resolves finer: a 0.3 % error on
+    5 % of the coordinates passed. The noise along ``SHARPEN_PROBES`` random
+    directions like the test directions is measured (each probe is independent
+    of any bug: a wrong gradient adds the same amount at both of its steps);
+    the largest, times ``NOISE_SAFETY``, replaces the model, never below
+    ``1 / SHARPEN_CAP`` of it, and the projections are judged again. Returns
+    the ratio of the new noise level to the model (1.0: unchanged).
+    """
+    model = measurer.noise[i]
+    if not (np.isfinite(model) and model > 0):
+        return 1.0
+    probes = []
+    for _ in range(SHARPEN_PROBES):
+        u = (random_weights(rng, x.size) * scale).reshape(x.shape)
+        probes.append(measurer.rounding_noise(Direction(i, u, "rounding noise")))
+    if not all(np.isfinite(p) for p in probes):
+        return 1.0
+    sharp = max(NOISE_SAFETY * max(probes), model / SHARPEN_CAP)
+    if sharp >= model / 2:
+        return 1.0
+    measurer.noise[i] = sharp
+    ev.top = [measurer.rejudge(r) for r in ev.top]
+    ev.sharpened = (model, sharp)
+    return sharp / model
+
+
 # ----------------------------------------------------------------------
 FRESH_DRAWS = 2  # independent draws that may confirm a failure no block isolated
+SHARPEN_PROBES = 4  # measured-noise probes before float32-only code is judged at that noise
+SHARPEN_CAP = 30.0  # the measured noise replaces the model down to model / SHARPEN_CAP
 NOISE_SAFETY = 4.0  # on a measured rounding noise used in place of the model
 LOW_PRECISION_RATIO = 30.0  # measured noise this many times the dtype's model: low precision
 COARSER = (("float32", float(np.finfo(np.float32).eps)),
@@ -631,6 +697,8 @@ class _Run:
                     witness_report, floors, low = self.witness
                     w = witness_report[i]
                     j = judge_witness(j, w[0], w[1], floors[i], w[2], low[i])
+                elif self.inputs[i].dtype in (np.float32, np.float16):
+                    j = judge_low_precision_ties(j, str(self.inputs[i].dtype))
             else:
                 j = Judgement(res)
                 if side.grads.get(i) is None and i not in side.status:

@@ -43,7 +43,8 @@ from .numeric import DirectionResult
 from .patterns import describe_mismatch, describe_region, describe_samples, shared_index
 from .report import Finding, InputResult, Kink, format_pair
 
-__all__ = ["Evidence", "Judgement", "judge_values", "judge_witness", "RESOLUTION_CAP",
+__all__ = ["Evidence", "Judgement", "judge_values", "judge_witness", "judge_low_precision_ties",
+           "RESOLUTION_CAP",
            "worst_verdict"]
 
 UNCONFIRMED = "a projection exceeded its tolerance"
@@ -69,6 +70,7 @@ class Evidence:
     eps_eff: float = 0.0
     perturbed_errors: list[str] = field(default_factory=list)
     skip_reason: str = ""  # values not measured at all (float16), and why
+    sharpened: tuple[float, float] | None = None  # (modelled, measured) noise: float32 only
 
 
 @dataclass
@@ -166,7 +168,11 @@ def judge_values(base: InputResult, ev: Evidence, x: np.ndarray, scale: np.ndarr
     j.kinks.extend(_kinks(i, shape, scale, kinked))
 
     # ---- failed: the ties line, wrong coordinates, a confirmed projection ----------
-    if ev.ties is not None and ev.ties.finite and not ev.ties.ok and not ev.ties.kink:
+    ties_bad = ev.ties is not None and ev.ties.finite and not ev.ties.ok and not ev.ties.kink
+    # The ties line proves a bug only when it holds every tie: a tied partner left out
+    # (a kinked block the budget did not split) makes that line kinked after all.
+    ties_complete = ev.loc is None or not (ev.loc.exhausted or ev.loc.unresolved_kinks)
+    if ties_bad and ties_complete:
         r = ev.ties
         a, n = format_pair(r.analytic, r.numeric)
         j.problems.append(Finding(
@@ -182,6 +188,14 @@ def judge_values(base: InputResult, ev: Evidence, x: np.ndarray, scale: np.ndarr
         return j
     if j.result.verdict == "failed":
         return j
+    if ties_bad:
+        a, n = format_pair(ev.ties.analytic, ev.ties.numeric)
+        return _inconclusive(
+            j, f"moving its {ev.n_ties} kinked coordinates together disagreed with the "
+               f"analytic derivative ({a} vs {n}), but "
+               f"{ev.loc.unresolved_kinks if ev.loc else 0} blocks with non-differentiable "
+               "points were not split to single coordinates within max_evals: a tied "
+               "partner missing from that line makes it kinked, so this proves nothing")
 
     # ---- nothing isolated: confirmed, unconfirmed, unmeasurable -------------------
     top_bad = [r for r in measured if r.finite and not r.ok and not r.kink]
@@ -321,6 +335,22 @@ def _failed_at(j: Judgement, bad, g64, scale, shape, cands, where, ev: Evidence,
 
 
 # ----------------------------------------------------------------------
+def judge_low_precision_ties(j: Judgement, low: str) -> Judgement:
+    """A low-precision input no float64 re-check could see, failed on its ties line alone:
+    inconclusive. That precision cannot tell nearly cancelling kinks (a tied partner the
+    line left out) from a smooth line, so the disagreement proves nothing by itself."""
+    res = j.result
+    if not (res.verdict == "failed" and j.problems
+            and all(p.kind == "ties" for p in j.problems)):
+        return j
+    first = j.problems[0]
+    j.problems = []
+    return _inconclusive(
+        j, f"moving its kinked coordinates together disagreed with the analytic derivative "
+           f"in {low}, which cannot tell nearly cancelling kinks from a smooth line, and no "
+           f"float64 re-check could run ({first.split(': ', 1)[-1][:200]})")
+
+
 def judge_witness(j: Judgement, witness: InputResult, witness_problems: Sequence[Finding],
                   floor: float, n_evals: int, low: str) -> Judgement:
     """Combine a low-precision input's verdict with its float64 re-check.
@@ -382,6 +412,12 @@ def judge_witness(j: Judgement, witness: InputResult, witness_problems: Sequence
         if res.verdict != "ok":  # a float64 failure proves nothing the low precision could not
             return j
     elif witness.verdict != "ok":
+        if ties_only:  # the low precision's ties line alone is no proof (see above)
+            j.problems = [p for p in j.problems if p.kind != "ties"]
+            return _inconclusive(
+                j, f"moving its kinked coordinates together disagreed in {low}, which cannot "
+                   "tell nearly cancelling kinks from a smooth line, and the float64 re-check "
+                   f"was inconclusive ({witness.reason})")
         j.notes.append(f"input {label}: the float64 re-check was inconclusive "
                        f"({witness.reason}); the {low} verdict stands")
         return j

@@ -27,7 +27,7 @@ The measurement takes four evaluations, at ``t = +-h`` and ``t = +-h/2``:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -400,6 +400,21 @@ class Measurer:
             r.ok = abs(r.residual) <= tol
             out.append(r)
         return out
+
+    def rejudge(self, r: DirectionResult) -> DirectionResult:
+        """``r`` judged again at the current noise level of its input.
+
+        Only a finite, two-sided, smooth measurement is rejudged (its rounding
+        term is ``3 noise / h`` as in :meth:`_result`); a kink, a one-sided
+        difference or a non-finite one is returned as it is.
+        """
+        if not r.finite or r.kink or r.one_sided:
+            return r
+        rounding = 3 * self.noise[r.direction.input] / r.step
+        tol = (SAFETY_TRUNCATION * r.truncation + SAFETY_ROUNDING * rounding
+               + SAFETY_ANALYTIC * r.analytic_rounding)
+        return replace(r, rounding=rounding, tol=tol, ok=abs(r.residual) <= tol,
+                       notes=list(r.notes))
 
     def _good_tol(self, r: DirectionResult) -> float:
         """A relative tolerance not worth improving (1000 x the best a central
