@@ -210,6 +210,8 @@ def test_exits_and_forged_results_never_make_correct(class_run):
     assert "crash" in _kinds(class_run, "mallory_exit", "relu_backward")
     output = _submission(class_run, "mallory_exit")["output"]
     assert '"status": "correct"' in output  # the forgery was printed, and only captured
+    # what it wrote into every descriptor reached its own reply pipe, was skipped, and said
+    assert "they were skipped" in _text(class_run, "mallory_exit", "affine_forward")
 
 
 def test_monkeypatching_the_grader_is_detected(class_run):

@@ -104,6 +104,11 @@ def main(argv: list[str]) -> None:
                 broken = worker.changed()
                 if broken:
                     result = _tampered(name, broken)
+                junk = worker.junk()
+                if junk:
+                    result["findings"] = [*result["findings"], finding(
+                        "note", f"the submission wrote {junk} bytes into the pipe its results "
+                        f"travel on while {name} was graded; they were skipped")]
             channel.send("result", file=i, result=result)
     seconds = worker.stop() + time.process_time()
     channel.send("done", seconds=round(seconds, 2))

@@ -70,6 +70,7 @@ class Worker:
         self._out = from_grader
         self._replies = wire.ReplyReader(to_grader, memory_mb * 2 ** 20 + SLACK_BYTES)
         self._modules = 0
+        self._junk_seen = 0
         _CURRENT[:] = [self]
         self.request({"op": "setup", "files": files, "memory_mb": memory_mb, "cpu_s": cpu_s})
 
@@ -127,6 +128,12 @@ class Worker:
                                                  source if isinstance(source, str) else None))
         notes = [str(n)[:1000] for n in header.get("notes", []) if isinstance(n, str)]
         return module, {"names": names, "notes": notes}
+
+    def junk(self) -> int:
+        """Bytes the student's code wrote into its reply pipe (skipped), since the last ask."""
+        total = self._replies.junk
+        new, self._junk_seen = total - self._junk_seen, total
+        return new
 
     def changed(self) -> list[str]:
         """What the submission changed in the modules the worker guards."""
