@@ -13,7 +13,10 @@
    isolated, re-measured on a fresh draw (new direction, new upstream
    gradient). ``mode="full"`` measures every coordinate instead.
 4. **float64 re-check** of float32/float16 code (``upcast``): the same code on
-   float64 copies, measured before anything is concluded.
+   float64 copies (a backward that returns float32 whatever its inputs, upcast),
+   measured before anything is concluded. float32 code that no re-check can
+   prove is judged again at its forward's measured rounding noise
+   (:func:`_sharpen`), which for an accurate forward is 10-100x below the model.
 5. **Judge** (:mod:`.judge`): each input's measurements become one frozen
    result, ``ok``, ``failed`` or ``inconclusive``; the report is assembled once.
 """
