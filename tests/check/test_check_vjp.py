@@ -304,11 +304,16 @@ def test_abs_within_1e7_of_zero_passes():
     check_vjp(lambda x: (np.abs(x), x), lambda d, x: d * np.sign(x), x).raise_if_failed()
 
 
-def test_max_pool_ties_pass():
+def test_max_pool_ties_are_never_failed():
+    # overlapping windows (size 3, stride 1) with exact ties: the first-maximum rule is a
+    # valid subgradient, yet at a coordinate where two tied windows meet it leaves that
+    # coordinate's one-sided slopes, as a wrong split of a tie does; not proven either way
     x = np.array([[1.0, 1.0, 1.0, 2.0, 2.0, 0.0, 3.0, 3.0, 3.0, -1.0]])
     report = check_vjp(L.max_pool_1d, L.max_pool_1d_backward, x)
-    assert report.ok, str(report)
+    assert report.verdict != "failed", str(report)
     assert report.kinks
+    if report.verdict == "inconclusive":
+        assert "outside the one-sided derivatives" in report.inputs[0].reason
 
 
 def test_gradient_copied_to_every_tied_max_is_caught():

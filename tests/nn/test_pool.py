@@ -113,13 +113,15 @@ def test_pool1d_passes_check_vjp(kind, case):
 
 
 @pytest.mark.parametrize("window, stride", [((2, 2), 2), ((3, 3), 1), ((3, 2), 2)])
-def test_max_pool2d_with_exact_ties_passes_check_vjp(window, stride):
+def test_max_pool2d_with_exact_ties_is_never_failed(window, stride):
     # constant windows: every element is a maximum (a kink); the first-maximum rule is a
-    # valid subgradient, which the checker accepts
+    # valid subgradient. Where overlapping windows meet at a tie it can leave a
+    # coordinate's one-sided slopes, as a wrong split does: inconclusive there, never failed
     x = np.repeat(np.arange(4.0), 16).reshape(1, 4, 4, 4)
-    gradproof.check_vjp(
-        pool2d(F.max_pool2d, window, stride), F.max_pool2d_backward, x
-    ).raise_if_failed()
+    report = gradproof.check_vjp(pool2d(F.max_pool2d, window, stride), F.max_pool2d_backward, x)
+    assert report.verdict != "failed", str(report)
+    if stride >= window[0] and stride >= window[1]:  # no overlap: proven
+        assert report.ok, str(report)
 
 
 def test_pool_cs231n_signature_passes_check_vjp():

@@ -167,3 +167,53 @@ def test_a_float32_ties_line_is_no_proof_when_the_float64_recheck_is_inconclusiv
     x = np.round(np.random.default_rng(1001).standard_normal((4, 3, 8, 8))).astype(np.float32)
     report = check_vjp(forward, backward, x, seed=1)
     assert report.verdict != "failed", str(report)
+
+
+def test_a_wrong_split_of_a_tie_is_not_ok_because_the_ties_line_agrees():
+    # Row maxima tied between columns 1 and 3: the backward gives them 1.5 and -0.5 of
+    # dout (for 0.5 and 0.5, or 1 and 0). Each value lies outside its coordinate's
+    # one-sided derivatives (not a valid subgradient), but the two sum to dout, so moving
+    # all kinks together agreed, and that line vindicated them: the verdict was OK.
+    def forward(x):
+        return x.max(axis=1), x
+
+    def backward(dout, x):
+        g = np.zeros_like(x)
+        g[:, 1], g[:, 3] = 1.5 * dout, -0.5 * dout
+        return g
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 5))
+    x[:, 1] = x[:, 3] = np.abs(x).max() + 1
+    report = check_vjp(forward, backward, x)
+    assert report.verdict != "ok", str(report)
+    assert "outside the one-sided derivatives" in report.inputs[0].reason
+
+
+def _bias_before_normalisation(leak: float):
+    """``normalise(x + b) + leak * b``: db is ``leak * sum(dout)``, the backward says 0."""
+    x = np.random.default_rng(0).standard_normal((32, 16))
+
+    def forward(b):
+        h = x + b
+        return (h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5) + leak * b, None
+
+    def backward(dout, cache):
+        return np.zeros(16)
+
+    return forward, backward, np.random.default_rng(1).standard_normal(16) * 0.1
+
+
+@pytest.mark.parametrize("leak", [1e-10, 1e-12])
+def test_a_tiny_nonzero_gradient_is_not_proven_zero(leak):
+    # The exemption for a mathematically zero gradient (a bias before a normalisation)
+    # took "zero to within a tolerance tiny next to the function's scale" for zero: a
+    # true gradient of 1e-10 of that scale, returned as 0, was OK ("proven zero"). The
+    # function must now also stay still across a large step, which a leak does not.
+    forward, backward, b = _bias_before_normalisation(leak)
+    report = check_vjp(forward, backward, b)
+    assert report.verdict != "ok", str(report)
+    forward, backward, b = _bias_before_normalisation(0.0)
+    right = check_vjp(forward, backward, b)
+    assert right.verdict == "ok", str(right)
+    assert any("proven zero" in n for n in right.notes), right.notes

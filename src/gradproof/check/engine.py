@@ -46,6 +46,7 @@ from .arrays import (
 )
 from .calls import Call, CallError, TimeBudgetSpent, phi_of, time_budget
 from .judge import (
+    SAFETY_ZERO,
     Evidence,
     Judgement,
     judge_low_precision_ties,
@@ -495,6 +496,14 @@ def _measure(run: _Run, forward, backward, originals, mode, method, seed, n_dire
                     f"{NOISE_SAFETY:g})")
                 if any(failing(r) for r in ev.top):
                     settle(i, ratio)
+    # ---- 4c: a gradient that looks zero: does the function move at all? ----------
+    for i in measured_idx:
+        ev = evidence[i]
+        measured = ev.full if ev.full is not None else ev.top
+        smooth = [r for r in measured if r.finite and not r.kink]
+        if smooth and all(abs(r.analytic) <= SAFETY_ZERO * r.analytic_rounding for r in smooth):
+            ev.still = _still(measurer, i, inputs[i], scales[i], rng)
+            run.spend("precision")
     # ---- 5 + 6: judge and assemble ---------------------------------------------
     return run.assemble()
 
@@ -527,11 +536,39 @@ def _sharpen(measurer: Measurer, i: int, x: np.ndarray, scale: np.ndarray, rng,
         return 1.0
     measurer.noise[i] = sharp
     ev.top = [measurer.rejudge(r) for r in ev.top]
-    ev.sharpened = (model, sharp)
     return sharp / model
 
 
+def _still(measurer: Measurer, i: int, x: np.ndarray, scale: np.ndarray, rng
+           ) -> tuple[float, float] | None:
+    """``(moved, rounding)``: the largest ``|phi(x + H u) - phi(x - H u)|`` over
+    ``STILL_DIRECTIONS`` random directions with a large step ``H = STILL_STEP``, and
+    what the forward's rounding alone can make of it; None if a value is not finite.
+
+    A function that does not depend on the input (a bias before a normalisation, an
+    unused argument, masked entries) does not move beyond rounding however large the
+    step; one with a gradient that is merely tiny (1e-12 of its scale) moves in
+    proportion to the step, and a step as large as each coordinate's own scale (1e5
+    times the usual one in float64) shows it. The central difference cancels even
+    orders, so a symmetric stationary point stays still.
+    """
+    moved = 0.0
+    x64 = x.astype(np.float64)
+    for _ in range(STILL_DIRECTIONS):
+        u = (random_weights(rng, x.size) * scale).reshape(x.shape)
+        values = measurer.evaluate([(i, (x64 + t * u).astype(x.dtype))
+                                    for t in (STILL_STEP, -STILL_STEP)])
+        measurer.n_evals += 2
+        if not all(np.isfinite(v) for v in values):
+            return None
+        moved = max(moved, abs(values[0] - values[1]))
+    return moved, STILL_ROUNDING * measurer.noise[i]
+
+
 # ----------------------------------------------------------------------
+STILL_DIRECTIONS = 2  # directions of the large-step test of a gradient that looks zero
+STILL_STEP = 1.0  # its step, relative to each coordinate's perturbation scale
+STILL_ROUNDING = 8.0  # how many rounding noises of phi a still function may move
 FRESH_DRAWS = 2  # independent draws that may confirm a failure no block isolated
 SHARPEN_PROBES = 4  # measured-noise probes before float32-only code is judged at that noise
 SHARPEN_CAP = 30.0  # the measured noise replaces the model down to model / SHARPEN_CAP

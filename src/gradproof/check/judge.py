@@ -7,7 +7,8 @@ Every input ends in one of three verdicts, and the rules are these, in order:
      call that raised;
    * single coordinates whose analytic and numerical derivatives disagree
      beyond tolerance (found by :mod:`.localize`; their pattern is named);
-   * moving all kinked coordinates together (ties) disagrees;
+   * moving all kinked coordinates together (ties) disagrees, every tie having been
+     found, in float64 or confirmed by the float64 re-check;
    * a projection that failed, failed again on a fresh draw (new direction, new
      upstream gradient), even when no coordinate could be isolated;
    * the float64 re-check of float32/float16 code found wrong values larger
@@ -18,14 +19,17 @@ Every input ends in one of three verdicts, and the rules are these, in order:
    * the tolerance is wider than the resolution we promise
      (``RESOLUTION_CAP`` relative: a check that cannot see a 1 % error proves
      nothing) and no float64 re-check settled it — unless the gradient is
-     mathematically zero: the backward returns rounding noise and the
-     numerical derivative is zero to within a tolerance tiny next to the
-     function's own scale (a bias before a normalisation). A gradient that is
+     mathematically zero: the backward returns rounding noise, the numerical
+     derivative is zero to within a tolerance tiny next to the function's own
+     scale, and the function does not move beyond rounding across a step as large
+     as the input's scale (a bias before a normalisation). A gradient that is
      merely far below the output's rounding (a saturated sigmoid's 1e-17, a
      function with a large constant offset) is not proven;
-   * kinked blocks or unmeasurable coordinates left unresolved, or an analytic
-     value outside the one-sided derivatives at a kink that moving all kinks
-     together does not vindicate;
+   * kinked blocks or unmeasurable coordinates left unresolved; an analytic value
+     outside the one-sided derivatives at a kink (valid where overlapping max-pool
+     windows meet at a tie, wrong for a badly split tie: moving all kinks together
+     proves only their sum); a ties line that disagrees where not every tie was
+     found, or in a low precision with no float64 re-check to confirm it;
    * float16 inputs whose code cannot be re-checked in float64.
 3. **ok** — every measurement agreed within a tolerance below the cap (kinks,
    where isolated, are valid subgradients and reported).
@@ -70,7 +74,9 @@ class Evidence:
     eps_eff: float = 0.0
     perturbed_errors: list[str] = field(default_factory=list)
     skip_reason: str = ""  # values not measured at all (float16), and why
-    sharpened: tuple[float, float] | None = None  # (modelled, measured) noise: float32 only
+    # (how far phi moved across a large step, what rounding alone can move it): measured
+    # where the analytic gradient looks zero, see engine._still
+    still: tuple[float, float] | None = None
 
 
 @dataclass
@@ -240,23 +246,30 @@ def judge_values(base: InputResult, ev: Evidence, x: np.ndarray, scale: np.ndarr
                f"{first.rel_tol:.2g}) but neither a fresh draw nor any block of coordinates "
                "did: not proven right, not proven wrong")
     outside = [k for k in j.kinks if not k.consistent]
-    # Where several kinks meet (overlapping max-pool windows with tied values), a valid
-    # subgradient can leave one coordinate's one-sided slopes; moving all kinks together
-    # agreeing is then taken as the proof (it proves their sum, not each share).
-    ties_agree = ev.ties is not None and ev.ties.finite and ev.ties.ok and not ev.ties.kink
-    if outside and not ties_agree:
+    if outside:
+        # Where several kinks meet (overlapping max-pool windows with tied values) a valid
+        # subgradient can leave one coordinate's one-sided slopes, so this is not failed;
+        # but a wrong split of a tie (1.5 and -0.5 for 0.5 and 0.5) does too, and moving
+        # all kinks together proves only their sum: not proven either way.
         shown = "; ".join(k.describe() for k in outside[:2])
+        ties_agree = ev.ties is not None and ev.ties.finite and ev.ties.ok and not ev.ties.kink
         return _inconclusive(
             j, f"at {len(outside)} kink(s) the analytic value lies outside the one-sided "
                f"derivatives ({shown}): not a valid subgradient of a single kink; where "
-               "several kinks meet (overlapping max-pool windows) it can be, so not failed")
+               "several kinks meet (overlapping max-pool windows) it can be, so not failed"
+               + ("; moving all kinks together agrees, which proves their sum, not each "
+                  "share" if ties_agree else ""))
     if ev.loc is not None and ev.loc.exhausted:
         return _inconclusive(
             j, f"{ev.loc.unresolved_kinks} blocks with non-differentiable points could not be "
                "split to single coordinates within max_evals; no mismatch was found elsewhere")
     smooth = [r for r in measured + ev.confirm if r.finite and not r.kink]
-    zero = bool(smooth) and all(_is_zero(r, ev.eps_eff or float(np.finfo(x.dtype).eps))
-                                for r in smooth)
+    # Zero to within a tolerance tiny next to the function's scale is not yet zero (a
+    # true gradient of 1e-10 of that scale looks the same): the function must also not
+    # move, beyond rounding, across a step as large as each coordinate's scale.
+    zero = (bool(smooth) and all(_is_zero(r, ev.eps_eff or float(np.finfo(x.dtype).eps))
+                                 for r in smooth)
+            and ev.still is not None and ev.still[0] <= ev.still[1])
     if tol > RESOLUTION_CAP and not zero:
         worst = max(smooth, key=lambda r: r.rel_tol) if smooth else None
         size = (f" (|<g, u>| = {abs(worst.analytic):.2g} against a resolution of "
