@@ -53,6 +53,20 @@ def softmax_loss(x, y):
     return loss, dx / n
 
 
+def softmax_cross_entropy(x, y):
+    """Scores x (N, C), labels y (N,) -> mean cross-entropy (a 0-d array), cache (p, y)."""
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(y)), y].mean(), (np.exp(log_p), y)
+
+
+def softmax_cross_entropy_backward(dloss, cache):
+    p, y = cache
+    dx = p.copy()
+    dx[np.arange(len(y)), y] -= 1
+    return dloss * dx / len(y), None
+
+
 def loss_forward(x, y):
     loss, dx = softmax_loss(x, y)
     return loss, dx

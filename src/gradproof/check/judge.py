@@ -348,10 +348,12 @@ def _failed_at(j: Judgement, bad, g64, scale, shape, cands, where, ev: Evidence,
 
 
 # ----------------------------------------------------------------------
-def judge_low_precision_ties(j: Judgement, low: str) -> Judgement:
-    """A low-precision input no float64 re-check could see, failed on its ties line alone:
-    inconclusive. That precision cannot tell nearly cancelling kinks (a tied partner the
-    line left out) from a smooth line, so the disagreement proves nothing by itself."""
+def judge_low_precision_ties(j: Judgement, low: str,
+                             why: str = "no float64 re-check could run") -> Judgement:
+    """A low-precision input failed on its ties line alone, with no float64 re-check to
+    confirm it (``why``): inconclusive. That precision cannot tell nearly cancelling kinks
+    (a tied partner the line left out) from a smooth line, so the disagreement proves
+    nothing by itself."""
     res = j.result
     if not (res.verdict == "failed" and j.problems
             and all(p.kind == "ties" for p in j.problems)):
@@ -360,8 +362,8 @@ def judge_low_precision_ties(j: Judgement, low: str) -> Judgement:
     j.problems = []
     return _inconclusive(
         j, f"moving its kinked coordinates together disagreed with the analytic derivative "
-           f"in {low}, which cannot tell nearly cancelling kinks from a smooth line, and no "
-           f"float64 re-check could run ({first.split(': ', 1)[-1][:200]})")
+           f"in {low}, which cannot tell nearly cancelling kinks from a smooth line, and "
+           f"{why} ({first.split(': ', 1)[-1][:200]})")
 
 
 def judge_witness(j: Judgement, witness: InputResult, witness_problems: Sequence[Finding],
@@ -425,12 +427,9 @@ def judge_witness(j: Judgement, witness: InputResult, witness_problems: Sequence
         if res.verdict != "ok":  # a float64 failure proves nothing the low precision could not
             return j
     elif witness.verdict != "ok":
-        if ties_only:  # the low precision's ties line alone is no proof (see above)
-            j.problems = [p for p in j.problems if p.kind != "ties"]
-            return _inconclusive(
-                j, f"moving its kinked coordinates together disagreed in {low}, which cannot "
-                   "tell nearly cancelling kinks from a smooth line, and the float64 re-check "
-                   f"was inconclusive ({witness.reason})")
+        if ties_only:
+            return judge_low_precision_ties(
+                j, low, f"the float64 re-check was inconclusive ({witness.reason})")
         j.notes.append(f"input {label}: the float64 re-check was inconclusive "
                        f"({witness.reason}); the {low} verdict stands")
         return j

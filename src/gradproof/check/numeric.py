@@ -99,6 +99,13 @@ def perturbed_points(
     return points, deltas
 
 
+def smooth_tolerance(truncation: float, rounding: float, analytic_rounding: float) -> float:
+    """The absolute tolerance on a smooth measurement's residual: each estimated error
+    times its safety factor."""
+    return (SAFETY_TRUNCATION * truncation + SAFETY_ROUNDING * rounding
+            + SAFETY_ANALYTIC * analytic_rounding)
+
+
 @dataclass
 class DirectionResult:
     """The outcome of comparing analytic and numerical slopes along one direction."""
@@ -411,8 +418,7 @@ class Measurer:
         if not r.finite or r.kink or r.one_sided:
             return r
         rounding = 3 * self.noise[r.direction.input] / r.step
-        tol = (SAFETY_TRUNCATION * r.truncation + SAFETY_ROUNDING * rounding
-               + SAFETY_ANALYTIC * r.analytic_rounding)
+        tol = smooth_tolerance(r.truncation, rounding, r.analytic_rounding)
         return replace(r, rounding=rounding, tol=tol, ok=abs(r.residual) <= tol,
                        notes=list(r.notes))
 
@@ -450,8 +456,7 @@ class Measurer:
         residual = 2 * r_h2 - r_h
         truncation = abs(r_h - r_h2)
         rounding = 6 * self.noise[d.input] / h
-        tol = (SAFETY_TRUNCATION * truncation + SAFETY_ROUNDING * rounding
-               + SAFETY_ANALYTIC * analytic_rounding)
+        tol = smooth_tolerance(truncation, rounding, analytic_rounding)
         res = DirectionResult(d, analytic, analytic + residual, residual, tol, h, truncation,
                               rounding, analytic_rounding, magnitude=safe_norm(g * u),
                               one_sided=int(side), natural=self.natural[d.input])
@@ -497,11 +502,7 @@ class Measurer:
         noise = self.noise[d.input]
         rounding = 3 * noise / h
         magnitude = safe_norm(g * u)
-        tol = (
-            SAFETY_TRUNCATION * truncation
-            + SAFETY_ROUNDING * rounding
-            + SAFETY_ANALYTIC * analytic_rounding
-        )
+        tol = smooth_tolerance(truncation, rounding, analytic_rounding)
         numeric = analytic + residual
         res = DirectionResult(
             d, analytic, numeric, residual, tol, h, truncation, rounding, analytic_rounding,

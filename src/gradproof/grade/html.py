@@ -107,10 +107,9 @@ def _findings_html(items: list[dict], whole_file: set[str]) -> str:
 
 def _student_html(k: int, g: Graded) -> str:
     fns = g.functions()
-    n_ok = sum(f["status"] == "correct" for f in fns)
     parts = [f'<h2 id="s{k}">{_e(g.submission.name)} <span class="score">'
              f"{g.score:.2f}</span></h2>",
-             f'<p class="meta">{n_ok} of {len(fns)} functions correct &middot; '
+             f'<p class="meta">{g.n_correct} of {len(fns)} functions correct &middot; '
              f"<code>{_e(g.submission.path)}</code> &middot; {g.seconds:.1f} s</p>"]
     whole_file = g.whole_file_messages()
     for p in g.problems():

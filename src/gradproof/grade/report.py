@@ -77,11 +77,16 @@ class Graded:
         return {p["message"] for p in self.problems()}
 
     @property
+    def n_correct(self) -> int:
+        """How many of the graded functions are correct."""
+        return sum(f["status"] == "correct" for f in self.functions())
+
+    @property
     def score(self) -> float:
         functions = self.functions()
         if not functions:
             return 0.0
-        return round(sum(f["status"] == "correct" for f in functions) / len(functions), 4)
+        return round(self.n_correct / len(functions), 4)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.submission.path), "name": self.submission.name,
@@ -193,8 +198,7 @@ def format_text(graded: list[Graded], summary: bool = True, notes: bool = False)
     lines: list[str] = []
     for g in graded:
         functions = g.functions()
-        n_ok = sum(f["status"] == "correct" for f in functions)
-        lines.append(f"=== {g.submission.name}: score {g.score:.2f} ({n_ok} of "
+        lines.append(f"=== {g.submission.name}: score {g.score:.2f} ({g.n_correct} of "
                      f"{len(functions)} functions correct)  [{g.submission.path}]")
         whole_file = g.whole_file_messages()
         for p in g.problems():

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .findings import as_text
+
 __all__ = ["Opaque", "Encoder", "Decoder", "WireError", "ReplyReader", "frame", "send",
            "receive_request", "parse", "MAGIC", "TAG_BYTES", "MAX_DEPTH"]
 
@@ -113,7 +115,7 @@ class Encoder:
         handle = id(value)
         self.handles[handle] = value
         try:
-            text = _describe(value)
+            text = as_text(value)
         except Exception:  # noqa: BLE001 - the student's __repr__ / __len__
             text = f"a {type(value).__name__}"
         return {"o": handle, "x": text, "n": type(value).__name__}
@@ -127,13 +129,6 @@ class Encoder:
         header = {**header, "sizes": [len(b) for b in self.buffers]}
         head = json.dumps(header, separators=(",", ":")).encode()
         return struct.pack(">I", len(head)) + head + b"".join(self.buffers)
-
-
-def _describe(value: Any) -> str:
-    """How an opaque object looks in a finding (``as_text``'s words)."""
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)} values"
-    return f"{type(value).__name__} {value!r}"[:80]
 
 
 class Decoder:

@@ -134,10 +134,6 @@ class Optimizer:
 
     def _nonfinite_gradient(self) -> int | None:
         """The index of the first parameter whose gradient is not finite, or None."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            return self._first_nonfinite()
-
-    def _first_nonfinite(self) -> int | None:
         for index, p in enumerate(self._params):
             grad = p.grad
             if grad is None:
@@ -146,7 +142,9 @@ class Optimizer:
             # a BLAS dot (sum of squares) is cheaper than sum() or isfinite(): NaN and inf
             # make it non-finite; only then (or when large finite values overflow it) is
             # the gradient looked at element by element
-            if not np.isfinite(np.dot(flat, flat)) and not np.isfinite(grad).all():
+            with np.errstate(over="ignore", invalid="ignore"):
+                squares = np.dot(flat, flat)
+            if not np.isfinite(squares) and not np.isfinite(grad).all():
                 return index
         return None
 
